@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -13,8 +14,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as '90s' or '5m', got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"a duration must be a finite number of seconds from 0, got {value!r}")
         return float(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as '90s' or '5m', got {value!r}")
@@ -36,7 +37,7 @@ def format_duration(seconds: float) -> str:
     """The shortest readable form: 300 -> '5m', 5400 -> '1h30m', 1.5 -> '1.5s'."""
     if seconds < 60 and seconds != int(seconds):
         return f"{seconds:g}s"
-    rest = int(round(seconds))
+    rest = round(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if rest >= size:

@@ -1,0 +1,113 @@
+"""Agent commands: enroll once, then run (as a service, or in a terminal)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = os.environ.get("WATCHKEEPER_AGENT_CONFIG", "agent.toml")
+
+_CONFIG_TEMPLATE = """# watchkeeper agent configuration, written by `watchkeeper agent enroll`.
+[agent]
+collector_url = "{url}"
+device_id = "{device_id}"
+# The device's own credential (mode 0600). Revoke it on the collector if this host is lost.
+credential_file = "{credential_file}"
+# Sequence numbers and the cached rule pack live here.
+state_dir = "{state_dir}"
+# How often the agent reports (its heartbeat); set by the collector at enrolment.
+interval = "{interval}"
+allow_plain_http = {allow_plain_http}
+{ca_line}
+samplers = ["cpu", "memory", "disks"]
+"""
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from agent.config import check_url
+    from agent.pusher import CollectorClient, PushError
+    from agent.state import AgentState
+    from rules.durations import format_duration
+    from rules.model import RulePack
+
+    if why := check_url(args.collector, args.allow_http):
+        print(f"watchkeeper: --collector: {why}", file=sys.stderr)
+        return 2
+    if args.config.exists() and not args.force:
+        print(f"watchkeeper: {args.config} exists: this agent is enrolled already"
+              " (use --force to enrol it again as a new device)", file=sys.stderr)
+        return 1
+    client = CollectorClient(args.collector, args.ca_file)
+    try:
+        answer = client.enroll(args.token, args.hostname)
+    except PushError as exc:
+        print(f"watchkeeper: enrolment failed: {exc}", file=sys.stderr)
+        return 1
+    base = args.config.resolve().parent
+    base.mkdir(parents=True, exist_ok=True)
+    credential = base / f"{args.config.stem}.credential"
+    # Created 0600 from the start: the secret is never world-readable, not even briefly.
+    fd = os.open(credential, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(answer["credential"] + "\n")
+    state_dir = f"{args.config.stem}-state"
+    args.config.write_text(_CONFIG_TEMPLATE.format(
+        url=args.collector.rstrip("/"), device_id=answer["device_id"],
+        credential_file=credential.name, state_dir=state_dir,
+        interval=format_duration(float(answer["interval"])),
+        allow_plain_http="true" if args.allow_http else "false",
+        ca_line=f'ca_file = "{args.ca_file.resolve()}"' if args.ca_file else '# ca_file = ""'))
+    AgentState(base / state_dir).save_rules(RulePack.from_wire(answer["rules"]))
+    print(f"Enrolled {args.hostname} as device {answer['device_id']} for {answer['customer']}."
+          f"\nConfiguration written to {args.config}; start with: watchkeeper agent run"
+          f" --config {args.config}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.config import load_agent_config
+    from agent.runner import make_agent
+    from watchkeeper import logs
+    from watchkeeper.clock import SystemClock
+    from watchkeeper.tomlconf import ConfigError
+
+    try:
+        config = load_agent_config(args.config)
+    except ConfigError as exc:
+        print(f"watchkeeper: {len(exc.problems)} configuration problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    logs.setup(args.log_level, "agent")
+    make_agent(config, SystemClock()).start()
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    agent = sub.add_parser("agent", help="enrol and run the agent on a managed device",
+                           description="The agent that runs on each managed device.")
+    agent_sub = agent.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = agent_sub.add_parser("enroll", help="register this device with a collector",
+                             description="Register this device with a collector using an"
+                                         " enrolment token, and write the agent configuration.")
+    p.add_argument("--collector", required=True, help="the collector's URL, e.g."
+                                                      " https://noc.example:8470")
+    p.add_argument("--token", required=True, help="an enrolment token from `watchkeeper token"
+                                                   " create`")
+    p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
+                   help="where to write the agent configuration (default ./agent.toml)")
+    p.add_argument("--hostname", default=socket.gethostname(),
+                   help="the name this device is shown under (default: this host's name)")
+    p.add_argument("--ca-file", type=Path, help="trust this CA for the collector's certificate")
+    p.add_argument("--allow-http", action="store_true",
+                   help="allow a plain-HTTP collector URL (tests and demos only)")
+    p.add_argument("--force", action="store_true", help="enrol again, replacing the config")
+    p.set_defaults(func=cmd_enroll)
+    p = agent_sub.add_parser("run", help="run the agent in the foreground",
+                             description="Sample, judge and report until stopped (SIGTERM).")
+    p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
+                   help="the agent configuration (default ./agent.toml)")
+    p.set_defaults(func=cmd_run)

@@ -1,0 +1,71 @@
+"""The agent's configuration file, written by `watchkeeper agent enroll`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from watchkeeper.tomlconf import ConfigError, Table, read_toml
+
+DEFAULT_SAMPLERS = ("cpu", "memory", "disks")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    source: Path
+    collector_url: str
+    device_id: str
+    credential_file: Path
+    state_dir: Path
+    interval: float
+    allow_plain_http: bool
+    ca_file: Path | None
+    samplers: tuple[str, ...]
+
+    def credential(self) -> str:
+        return self.credential_file.read_text().strip()
+
+
+def check_url(url: str, allow_plain_http: bool) -> str | None:
+    """Why `url` cannot be the collector's address, or None when it can."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL"
+    if parts.scheme == "http" and not allow_plain_http:
+        return (f"{url!r} is plain HTTP: the credential would cross the network in clear;"
+                " use https, or allow_plain_http for a test set-up")
+    return None
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    path = path.resolve()
+    t = Table(read_toml(path), str(path))
+    a = t.table("agent", required=True)
+    url = a.str("collector_url")
+    allow_plain = a.bool("allow_plain_http", False)
+    if url is not None and (why := check_url(url, bool(allow_plain))):
+        a.problem("collector_url", why)
+    ca = a.str("ca_file", "")
+    samplers = a.str_list("samplers", list(DEFAULT_SAMPLERS))
+    if samplers is not None:
+        from agent.samplers import SAMPLERS
+        for name in samplers:
+            if name not in SAMPLERS:
+                a.problem("samplers", f"no sampler named {name!r} (known: {', '.join(SAMPLERS)})")
+    config = AgentConfig(
+        source=path, collector_url=(url or "").rstrip("/"), device_id=a.str("device_id") or "",
+        credential_file=path.parent / (a.str("credential_file", "credential") or "credential"),
+        state_dir=path.parent / (a.str("state_dir", "state") or "state"),
+        interval=a.duration("interval", "60s", positive=True) or 60.0,
+        allow_plain_http=bool(allow_plain), ca_file=(path.parent / ca) if ca else None,
+        samplers=tuple(samplers or DEFAULT_SAMPLERS),
+    )
+    if not config.credential_file.is_file():
+        a.problem("credential_file", f"{config.credential_file} does not exist; enrol the agent"
+                  " with `watchkeeper agent enroll`")
+    a.done()
+    t.done()
+    if t.problems:
+        raise ConfigError(t.problems)
+    return config

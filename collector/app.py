@@ -1,0 +1,105 @@
+"""The collector's aiohttp application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from collector import escalation_worker, keys, outbox_worker, sweeper
+from collector.api import ack, agents
+from collector.api.errors import api_errors
+from collector.config import CollectorConfig
+from collector.heartbeats import intake_since
+from collector.loops import run_until_cancelled
+from collector.store.db import Database
+from watchkeeper.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+ALIVE_EVERY = 5.0
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    db = Database(app[keys.CONFIG].database)
+    now = app[keys.CLOCK].now()
+    row = db.conn.execute("SELECT last_alive_at FROM collector_state WHERE id = 1").fetchone()
+    hb = app[keys.CONFIG].heartbeat
+    since = intake_since(now, row[0] if row else None, hb.grace)
+    if since:
+        # We were down: deadlines that fell while nobody listened are not the devices' fault.
+        with db.transaction() as conn:
+            conn.execute("UPDATE devices SET next_deadline = MAX(next_deadline, ? + interval"
+                         " + grace) WHERE next_deadline IS NOT NULL", (since,))
+        log.info("collector was down since %.0f; heartbeat deadlines restart now", row[0])
+    app[keys.INTAKE_SINCE] = since
+    _mark_alive(db, now)
+    app[keys.DB] = db
+    yield
+    db.close()
+
+
+def _mark_alive(db: Database, now: float) -> None:
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO collector_state (id, last_alive_at) VALUES (1, ?)"
+                     " ON CONFLICT (id) DO UPDATE SET last_alive_at = excluded.last_alive_at",
+                     (now,))
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    db, config, clock, wakers = app[keys.DB], app[keys.CONFIG], app[keys.CLOCK], app[keys.WAKERS]
+    last_alive = [clock.now()]
+
+    async def sweep_step() -> float | None:
+        now = clock.now()
+        if now - last_alive[0] >= ALIVE_EVERY:
+            _mark_alive(db, now)
+            last_alive[0] = now
+        if sweeper.sweep(db, config, app[keys.INTAKE_SINCE], now):
+            wakers.escalation.set()
+        nxt = sweeper.seconds_to_next_deadline(db, clock.now())
+        return min(nxt, ALIVE_EVERY) if nxt is not None else ALIVE_EVERY
+
+    async def escalation_step() -> float | None:
+        if escalation_worker.fire_due(db, config, clock.now()):
+            wakers.outbox.set()
+        return escalation_worker.seconds_to_next_timer(db, clock.now())
+
+    async def outbox_step() -> float | None:
+        for msg in outbox_worker.claim_due(db, clock.now()):
+            await outbox_worker.deliver(db, config, msg, clock)
+        return outbox_worker.seconds_to_next_message(db, clock.now())
+
+    tasks = [
+        asyncio.create_task(run_until_cancelled("heartbeat sweeper", sweep_step, wakers.sweeper)),
+        asyncio.create_task(run_until_cancelled("escalation", escalation_step, wakers.escalation)),
+        asyncio.create_task(run_until_cancelled("outbox", outbox_step, wakers.outbox)),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def create_app(config: CollectorConfig, clock: Clock | None = None,
+               run_workers: bool = True) -> web.Application:
+    app = web.Application(
+        middlewares=[api_errors],
+        client_max_size=config.max_report_bytes,
+        # Reports are gunzipped by our own bounded reader, never by the server.
+        handler_args={"auto_decompress": False},
+    )
+    app[keys.CONFIG] = config
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.WAKERS] = keys.Wakers()
+    app.cleanup_ctx.append(_database)
+    if run_workers:
+        app.cleanup_ctx.append(_workers)
+    app.router.add_get("/healthz", agents.get_health)
+    app.router.add_post("/api/v1/enroll", agents.post_enroll)
+    app.router.add_post("/api/v1/report", agents.post_report)
+    app.router.add_get("/api/v1/rules", agents.get_rules)
+    app.router.add_get("/ack/{token}", ack.get_ack)
+    app.router.add_post("/ack/{token}", ack.post_ack)
+    return app

@@ -1,0 +1,258 @@
+"""Collector-side commands: init, run, enrolment tokens, cases, acknowledgement.
+
+Imports of the collector's stack happen inside the commands, so an agent-only install can
+still show `watchkeeper --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.config import CollectorConfig
+
+DEFAULT_CONFIG = os.environ.get("WATCHKEEPER_CONFIG", "collector.toml")
+STARTER = {"listen_port": 8470, "public_url": "http://127.0.0.1:8470", "interval": "60s",
+           "grace": "30s", "missed": 5, "smtp_port": 25}
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
+                   help="the collector's configuration file (default: $WATCHKEEPER_CONFIG"
+                        " or ./collector.toml)")
+
+
+def load_or_exit(path: Path) -> CollectorConfig:
+    from collector.config import load_config
+    from watchkeeper.tomlconf import ConfigError
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"watchkeeper: {len(exc.problems)} configuration problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
+def write_starter(directory: Path, force: bool = False, **values: object) -> Path:
+    """Write collector.toml, escalation.toml, the default rule pack and a signing key."""
+    from rules.loader import default_pack_path
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "collector.toml"
+    if target.exists() and not force:
+        raise FileExistsError(f"{target} exists; use --force to overwrite it")
+    templates = resources.files("collector") / "templates"
+    text = Template((templates / "collector.toml").read_text()).substitute({**STARTER, **values})
+    target.write_text(text)
+    (directory / "escalation.toml").write_text((templates / "escalation.toml").read_text())
+    rules_dir = directory / "rules"
+    rules_dir.mkdir(exist_ok=True)
+    for pack_file in sorted(default_pack_path().glob("*.toml")):
+        shutil.copyfile(pack_file, rules_dir / pack_file.name)
+    key = directory / "secret.key"
+    if not key.exists() or force:
+        key.write_text(secrets.token_hex(32) + "\n")
+        key.chmod(0o600)
+    return target
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    try:
+        target = write_starter(args.dir, args.force)
+    except FileExistsError as exc:
+        print(f"watchkeeper: {exc}", file=sys.stderr)
+        return 1
+    print(f"Wrote {target}, {args.dir / 'escalation.toml'}, the default rules in"
+          f" {args.dir / 'rules'} and a signing key.\nEdit them, then: watchkeeper collector run"
+          f" --config {target}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import ssl
+
+    from aiohttp import web
+
+    from collector.app import create_app
+    from watchkeeper import logs
+
+    config = load_or_exit(args.config)
+    logs.setup(args.log_level, "collector")
+    ssl_context = None
+    if config.tls_cert and config.tls_key:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+    scheme = "https" if ssl_context else "http"
+    try:
+        web.run_app(create_app(config), host=config.listen_host, port=config.listen_port,
+                    ssl_context=ssl_context, access_log=None, print=lambda _: print(
+                        f"collector listening on {scheme}://{config.listen_host}:"
+                        f"{config.listen_port} (database {config.database})", flush=True))
+    except OSError as exc:
+        print(f"watchkeeper: cannot listen on {config.listen_host}:{config.listen_port}: "
+              f"{exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from collector.enrolment import create_token
+    from collector.store.db import Database
+    from watchkeeper.clock import SystemClock
+
+    config = load_or_exit(args.config)
+    if config.customer(args.customer) is None:
+        known = ", ".join(c.name for c in config.customers) or "none"
+        print(f"watchkeeper: no customer {args.customer!r} in {config.source} (known: {known})",
+              file=sys.stderr)
+        return 1
+    token = create_token(Database(config.database), args.customer, args.uses, args.ttl,
+                         SystemClock().now())
+    print(token)
+    print(f"(enrols up to {args.uses} agent(s) for {args.customer} within"
+          f" {args.ttl / 3600:g} hours; it is not shown again)", file=sys.stderr)
+    return 0
+
+
+def _cases(config: CollectorConfig, include_closed: bool) -> list[dict]:
+    from collector.store.db import Database
+    db = Database(config.database)
+    where = "" if include_closed else "WHERE c.state != 'closed'"
+    rows = db.conn.execute(
+        "SELECT c.*, d.hostname FROM cases c LEFT JOIN devices d ON d.id = c.device_id"
+        f" {where} ORDER BY c.id").fetchall()
+    return [dict(r) | {"policy": None} for r in rows]
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    from alerting.messages import when
+    config = load_or_exit(args.config)
+    cases = _cases(config, args.all)
+    if args.json:
+        print(json.dumps([{k: v for k, v in c.items() if k != "policy"} for c in cases],
+                         indent=2))
+        return 0
+    if not cases:
+        print("No open cases." if not args.all else "No cases.")
+        return 0
+    print(f"{'CASE':>5}  SEV  {'STATE':<9} {'OPENED':<23} {'CUSTOMER':<12} TITLE")
+    for c in cases:
+        print(f"{c['id']:>5}  {c['severity']:>3}  {c['state']:<9} {when(c['opened_at']):<23}"
+              f" {c['customer'][:12]:<12} {c['title']}")
+    return 0
+
+
+def format_timeline(config: CollectorConfig, case_id: int) -> str:
+    from alerting.messages import when
+    from collector.store.db import Database
+    db = Database(config.database)
+    case = db.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+    if case is None:
+        raise LookupError(f"there is no case {case_id}")
+    lines = [f"Case #{case['id']}  severity {case['severity']}  {case['state']}  "
+             f"{case['customer']}: {case['title']}"]
+    for ev in db.conn.execute("SELECT * FROM case_events WHERE case_id = ? ORDER BY id",
+                              (case_id,)):
+        lines.append(f"  {when(ev['at'])}  {ev['kind']:<13} {ev['text']}")
+    return "\n".join(lines)
+
+
+def cmd_case_show(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config)
+    try:
+        print(format_timeline(config, args.case))
+    except LookupError as exc:
+        print(f"watchkeeper: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    from alerting.cases import InvalidTransition
+    from alerting.messages import when
+    from collector.casework import CaseNotFound, acknowledge
+    from collector.store.db import Database
+    from watchkeeper.clock import SystemClock
+
+    config = load_or_exit(args.config)
+    try:
+        result = acknowledge(Database(config.database), args.case, args.by, "cli",
+                             SystemClock().now())
+    except (CaseNotFound, InvalidTransition) as exc:
+        print(f"watchkeeper: {exc}", file=sys.stderr)
+        return 1
+    if result.acknowledged:
+        print(f"Case {args.case} acknowledged by {result.by}; its escalation has stopped.")
+    else:
+        print(f"Case {args.case} was already acknowledged by {result.by} via {result.via}"
+              f" at {when(result.at)}.")
+    return 0
+
+
+def _duration(text: str) -> float:
+    from rules.durations import parse_duration
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    col = sub.add_parser("collector", help="set up and run the collector",
+                         description="Set up and run the collector service.")
+    col_sub = col.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = col_sub.add_parser("init", help="write a commented starter configuration",
+                           description="Write collector.toml, escalation.toml, the default rule"
+                                       " pack and a signing key into DIR.")
+    p.add_argument("--dir", type=Path, required=True, help="where to write the configuration")
+    p.add_argument("--force", action="store_true", help="overwrite an existing configuration")
+    p.set_defaults(func=cmd_init)
+    p = col_sub.add_parser("run", help="serve the collector",
+                           description="Serve enrolment, ingest and acknowledgement; track"
+                                       " heartbeats; escalate cases.")
+    _config_arg(p)
+    p.set_defaults(func=cmd_run)
+
+    tok = sub.add_parser("token", help="enrolment tokens",
+                         description="Create enrolment tokens that let agents register.")
+    tok_sub = tok.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = tok_sub.add_parser("create", help="print a new enrolment token for a customer",
+                           description="Print a new enrolment token. It is shown once; the"
+                                       " collector keeps only its hash.")
+    p.add_argument("--customer", required=True, help="the customer the agents belong to")
+    p.add_argument("--uses", type=int, default=1, help="how many agents it may enrol (default 1)")
+    p.add_argument("--ttl", type=_duration, default=7 * 86400.0,
+                   help="how long it stays valid, e.g. 2h or 7d (default 7d)")
+    _config_arg(p)
+    p.set_defaults(func=cmd_token_create)
+
+    p = sub.add_parser("cases", help="list cases", description="List cases, newest last.")
+    p.add_argument("--all", action="store_true", help="include closed cases")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _config_arg(p)
+    p.set_defaults(func=cmd_cases)
+
+    case = sub.add_parser("case", help="one case", description="Look at one case.")
+    case_sub = case.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = case_sub.add_parser("show", help="print a case and its timeline",
+                            description="Print a case and its whole timeline.")
+    p.add_argument("case", type=int, help="the case number")
+    _config_arg(p)
+    p.set_defaults(func=cmd_case_show)
+
+    p = sub.add_parser("ack", help="acknowledge a case",
+                       description="Acknowledge a case: it becomes open and its escalation stops.")
+    p.add_argument("case", type=int, help="the case number")
+    p.add_argument("--by", default=os.environ.get("USER", "cli"),
+                   help="who acknowledges (default: $USER)")
+    _config_arg(p)
+    p.set_defaults(func=cmd_ack)

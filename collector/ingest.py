@@ -1,0 +1,96 @@
+"""Storing one report: de-duplicated by sequence number, heartbeat, samples, transitions.
+
+All of it in one transaction: a report is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from alerting.cases import CaseSource, CaseState
+from alerting.messages import clean
+from collector import casework
+from collector.api.payload import Report, WireTransition
+from collector.config import CollectorConfig, Recovery
+from collector.enrolment import Device
+from collector.heartbeats import DeviceStatus
+from collector.store.db import Database
+from collector.sweeper import heartbeat_dedup_key
+from rules.model import TransitionKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    duplicate: bool
+
+
+def rule_dedup_key(device_id: str, t: WireTransition) -> str:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(t.labels.items()))
+    return f"{device_id}:rule:{t.rule}:{labels}"
+
+
+def _transition(db: Database, config: CollectorConfig, device: Device, t: WireTransition,
+                now: float) -> None:
+    key = rule_dedup_key(device.id, t)
+    summary = clean(t.summary, 500)
+    if t.kind is TransitionKind.FIRING:
+        customer = config.customer(device.customer)
+        outcome = casework.open_or_join(db, casework.Trigger(
+            severity=t.severity, customer=device.customer,
+            tier=customer.tier if customer else "standard", device_id=device.id,
+            title=f"{clean(device.hostname)}: {summary}", source=CaseSource.RULE, dedup_key=key,
+            evidence=f"rule {t.rule} fired on the agent, value {t.value:g}"), config.policies, now)
+        log.warning("rule %s firing; case %d", t.rule, outcome.case_id,
+                    extra={"device": device.id, "case": outcome.case_id})
+        return
+    row = casework.find_active(db.conn, key)
+    if row is None:
+        return  # resolved before it ever reached us, or its case was closed by hand
+    casework.add_event(db.conn, row["id"], now, "rule",
+                       f"Rule {t.rule} cleared on the agent, value {t.value:g}")
+    if CaseState(row["state"]) in (CaseState.NEW, CaseState.OPEN, CaseState.HOLD):
+        casework.resolve(db, row["id"], "the agent", f"rule {t.rule} cleared", now)
+    log.info("rule %s resolved; case %d", t.rule, row["id"],
+             extra={"device": device.id, "case": row["id"]})
+
+
+def _recovered(db: Database, config: CollectorConfig, device: Device, now: float) -> None:
+    row = casework.find_active(db.conn, heartbeat_dedup_key(device.id))
+    log.info("device reporting again", extra={"device": device.id})
+    if row is None:
+        return
+    casework.add_event(db.conn, row["id"], now, "recovery", "Heartbeats received again; device up")
+    if config.recovery is Recovery.RESOLVE and row["state"] in ("new", "open", "hold"):
+        casework.resolve(db, row["id"], "watchkeeper", "device reporting again", now)
+
+
+def store_report(db: Database, config: CollectorConfig, device: Device, report: Report,
+                 now: float) -> Stored:
+    with db.transaction() as conn:
+        fresh = conn.execute(
+            "INSERT OR IGNORE INTO reports (device_id, seq, received_at, sent_at, samples)"
+            " VALUES (?,?,?,?,?)",
+            (device.id, report.seq, now, report.sent_at, len(report.samples))).rowcount
+        if not fresh:
+            # Already stored: acknowledge so the agent drops it, but it proves nothing
+            # about liveness now, so the heartbeat is left alone.
+            return Stored(duplicate=True)
+        conn.executemany(
+            "INSERT INTO samples (device_id, at, metric, labels, value) VALUES (?,?,?,?,?)",
+            [(device.id, s.at, s.metric, json.dumps(dict(s.labels), sort_keys=True), s.value)
+             for s in report.samples])
+        prev = conn.execute("SELECT status FROM devices WHERE id = ?", (device.id,)).fetchone()
+        hb = device.heartbeat
+        conn.execute(
+            "UPDATE devices SET last_seen = ?, last_seq = MAX(COALESCE(last_seq, -1), ?),"
+            " status = 'up', missed = 0, next_deadline = ? WHERE id = ?",
+            (now, report.seq, now + hb.interval + hb.grace, device.id))
+        if prev["status"] == DeviceStatus.DOWN:
+            _recovered(db, config, device, now)
+        for t in report.transitions:
+            _transition(db, config, device, t, now)
+    return Stored(duplicate=False)

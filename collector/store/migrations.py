@@ -1,0 +1,110 @@
+"""Versioned schema migrations, applied in order at start-up. Append; never edit a shipped one."""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: enrolment, devices with their next heartbeat deadline, reports, cases, escalation
+    """
+    CREATE TABLE enrol_tokens (
+        id TEXT PRIMARY KEY,
+        customer TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        max_uses INTEGER NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        customer TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        credential_hash TEXT NOT NULL,
+        enrolled_at REAL NOT NULL,
+        revoked_at REAL,
+        interval REAL NOT NULL,
+        grace REAL NOT NULL,
+        missed_before_case INTEGER NOT NULL,
+        last_seen REAL NOT NULL,
+        last_seq INTEGER,
+        status TEXT NOT NULL DEFAULT 'up',
+        missed INTEGER NOT NULL DEFAULT 0,
+        next_deadline REAL
+    );
+    -- The sweeper reads only the head of this index: nothing is scanned when nothing is due.
+    CREATE INDEX devices_next_deadline ON devices (next_deadline)
+        WHERE next_deadline IS NOT NULL;
+    CREATE TABLE reports (
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        sent_at REAL NOT NULL,
+        samples INTEGER NOT NULL,
+        PRIMARY KEY (device_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE samples (
+        device_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        metric TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX samples_device_metric_at ON samples (device_id, metric, at);
+    CREATE TABLE cases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        severity INTEGER NOT NULL,
+        customer TEXT NOT NULL,
+        device_id TEXT,
+        title TEXT NOT NULL,
+        source TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        opened_at REAL NOT NULL,
+        acknowledged_at REAL,
+        acknowledged_by TEXT,
+        acknowledged_via TEXT,
+        resolved_at REAL,
+        closed_at REAL,
+        policy TEXT
+    );
+    -- One case per device and rule while it is not closed (SPEC 5, dedup).
+    CREATE UNIQUE INDEX cases_dedup_not_closed ON cases (dedup_key) WHERE state != 'closed';
+    CREATE TABLE case_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX case_events_case ON case_events (case_id, id);
+    CREATE TABLE escalation_timers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        step INTEGER NOT NULL,
+        run INTEGER NOT NULL,
+        due_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        UNIQUE (case_id, step, run)
+    );
+    CREATE INDEX escalation_timers_due ON escalation_timers (due_at) WHERE state = 'pending';
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        idem_key TEXT NOT NULL UNIQUE,
+        condition TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        address TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        lease_until REAL,
+        last_error TEXT,
+        sent_at REAL
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+    CREATE TABLE collector_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_alive_at REAL NOT NULL
+    );
+    """,
+)

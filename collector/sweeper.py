@@ -1,0 +1,56 @@
+"""Finds devices whose heartbeat deadline has passed, in deadline order, and opens a
+Severity 1 case for those that are down. Touches only what is due."""
+
+from __future__ import annotations
+
+import logging
+
+from alerting.cases import CaseSource
+from alerting.messages import when
+from collector.casework import Trigger, open_or_join
+from collector.config import CollectorConfig
+from collector.heartbeats import DeviceStatus, HeartbeatPolicy, liveness
+from collector.store.db import Database
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+def heartbeat_dedup_key(device_id: str) -> str:
+    return f"{device_id}:heartbeat"
+
+
+def sweep(db: Database, config: CollectorConfig, intake_since: float, now: float) -> int:
+    """Re-judge every device whose deadline is due; return how many cases were opened."""
+    opened = 0
+    rows = db.conn.execute(
+        "SELECT * FROM devices WHERE next_deadline IS NOT NULL AND next_deadline <= ?"
+        " ORDER BY next_deadline LIMIT ?", (now, BATCH)).fetchall()
+    for row in rows:
+        policy = HeartbeatPolicy(row["interval"], row["grace"], row["missed_before_case"])
+        lv = liveness(row["last_seen"], intake_since, policy, now)
+        with db.transaction() as conn:
+            conn.execute("UPDATE devices SET status = ?, missed = ?, next_deadline = ?"
+                         " WHERE id = ?", (lv.status.value, lv.missed, lv.next_deadline, row["id"]))
+            if lv.status is DeviceStatus.DOWN and row["status"] != DeviceStatus.DOWN:
+                customer = config.customer(row["customer"])
+                outcome = open_or_join(db, Trigger(
+                    severity=1, customer=row["customer"],
+                    tier=customer.tier if customer else "standard", device_id=row["id"],
+                    title=f"{row['hostname']} is not reporting",
+                    source=CaseSource.HEARTBEAT, dedup_key=heartbeat_dedup_key(row["id"]),
+                    evidence=f"{lv.missed} heartbeats missed in a row (every"
+                             f" {policy.interval:g}s); last heard from {when(row['last_seen'])}",
+                ), config.policies, now)
+                opened += outcome.opened
+                log.warning("device down after %d missed heartbeats; case %d", lv.missed,
+                            outcome.case_id, extra={"device": row["id"], "case": outcome.case_id})
+            elif lv.status is DeviceStatus.LATE and lv.missed != row["missed"]:
+                log.info("device late: %d heartbeat(s) missed", lv.missed,
+                         extra={"device": row["id"]})
+    return opened
+
+
+def seconds_to_next_deadline(db: Database, now: float) -> float | None:
+    nxt = db.conn.execute("SELECT MIN(next_deadline) FROM devices").fetchone()[0]
+    return None if nxt is None else nxt - now

@@ -97,10 +97,16 @@ class Agent:
 
     def start(self) -> None:
         """Run until SIGTERM or SIGINT."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.blocking import BlockingScheduler
 
-        scheduler = BlockingScheduler(timezone="UTC", job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        scheduler = BlockingScheduler(
+            timezone="UTC",
+            # Samplers always run on one thread: psutil keeps its CPU-percent baseline per
+            # thread, so a different pool thread would read a meaningless first 0 %.
+            # Pushing has its own thread, so a slow collector never delays sampling.
+            executors={"default": ThreadPoolExecutor(1), "push": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         by_interval: dict[float, list[Sampler]] = {}
         for s in self.samplers:
             # Never sample less often than we push: every report carries fresh values.
@@ -108,7 +114,8 @@ class Agent:
         for seconds, group in by_interval.items():
             scheduler.add_job(self.sample, "interval", args=[group], seconds=seconds,
                               id=f"sample-{seconds:g}s")
-        scheduler.add_job(self.push, "interval", seconds=self.config.interval, id="push")
+        scheduler.add_job(self.push, "interval", seconds=self.config.interval, id="push",
+                          executor="push")
 
         def stop(signum: int, _frame: object) -> None:
             log.info("stopping on %s", signal.Signals(signum).name)

@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 # Even with nothing due, look again this often: a deadline written by another process
 # (the CLI) cannot wake us.
 MAX_SLEEP = 1.0
+MIN_SLEEP = 0.01
 
 
 async def run_until_cancelled(name: str, step: Callable[[], Awaitable[float | None]],
@@ -26,8 +27,9 @@ async def run_until_cancelled(name: str, step: Callable[[], Awaitable[float | No
             # A failing pass must not end the loop: log it and try again shortly.
             log.exception("%s failed; retrying", name)
             delay = MAX_SLEEP
-        timeout = MAX_SLEEP if delay is None else min(max(delay, 0.0), MAX_SLEEP)
-        if timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
+        # Always wait a little: a step that keeps finding work due (a batch at a time) must
+        # still let the event loop serve requests in between.
+        timeout = MAX_SLEEP if delay is None else min(max(delay, MIN_SLEEP), MAX_SLEEP)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout)
         wake.clear()

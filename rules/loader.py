@@ -286,9 +286,6 @@ def _duration(table: dict[str, object], problem: _Report) -> float | None:
     except ValueError as exc:
         problem("for", str(exc))
         return None
-    if not math.isfinite(seconds):
-        problem("for", f"expected a finite duration, got {table['for']!r}")
-        return None
     return seconds
 
 

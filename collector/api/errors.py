@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from collector import keys
 from collector.api.payload import PayloadError
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,10 @@ async def api_errors(request: web.Request, handler: web.Handler) -> web.StreamRe
         return await handler(request)
     except PayloadError as exc:
         return json_error(exc.status, str(exc))
-    except web.HTTPRequestEntityTooLarge as exc:
-        return json_error(413, f"the body is larger than the {exc.max_size} bytes allowed"
-                               if hasattr(exc, "max_size") else "the body is too large")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[keys.CONFIG].max_report_bytes
+        return json_error(413, f"the body is larger than the {limit} bytes allowed"
+                               " (max_report_bytes)")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

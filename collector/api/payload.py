@@ -50,7 +50,8 @@ def _reject_constant(name: str) -> float:
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        # Decode first: json.loads on bytes would also accept UTF-16 and UTF-32.
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except RecursionError:
         raise PayloadError(400, "the JSON is nested too deeply") from None
     except UnicodeDecodeError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -64,10 +65,14 @@ class Stack:
                                 stdout=log, stderr=subprocess.STDOUT, env=ENV)
         self.procs.append(proc)
 
+        tls = ssl.create_default_context(cafile=self.config.tls_cert) \
+            if self.config.tls_cert else None
+
         def up() -> bool:
             assert proc.poll() is None, f"collector exited: {self.log('collector')}"
             try:
-                with urllib.request.urlopen(f"{self.config.public_url}/healthz", timeout=1):
+                with urllib.request.urlopen(f"{self.config.public_url}/healthz", timeout=1,
+                                            context=tls):
                     return True
             except OSError:
                 return False

@@ -72,15 +72,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agent.runner import make_agent
     from watchkeeper import logs
     from watchkeeper.clock import SystemClock
-    from watchkeeper.tomlconf import ConfigError
+    from watchkeeper.tomlconf import ConfigError, print_problems
 
     try:
         config = load_agent_config(args.config)
     except ConfigError as exc:
-        print(f"watchkeeper: {len(exc.problems)} configuration problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
+        return print_problems(exc)
     logs.setup(args.log_level, "agent")
     make_agent(config, SystemClock()).start()
     return 0

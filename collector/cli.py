@@ -33,14 +33,11 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 def load_or_exit(path: Path) -> CollectorConfig:
     from collector.config import load_config
-    from watchkeeper.tomlconf import ConfigError
+    from watchkeeper.tomlconf import ConfigError, print_problems
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"watchkeeper: {len(exc.problems)} configuration problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(print_problems(exc))
 
 
 def write_starter(directory: Path, force: bool = False, **values: object) -> Path:

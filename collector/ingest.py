@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from alerting.cases import CaseSource, CaseState
 from alerting.messages import clean
 from collector import casework
-from collector.api.payload import Report, WireTransition
+from collector.api.payload import Report
 from collector.config import CollectorConfig, Recovery
 from collector.enrolment import Device
 from collector.heartbeats import DeviceStatus
 from collector.store.db import Database
 from collector.sweeper import heartbeat_dedup_key
-from rules.model import TransitionKind
+from rules.model import Transition, TransitionKind
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,12 @@ class Stored:
     duplicate: bool
 
 
-def rule_dedup_key(device_id: str, t: WireTransition) -> str:
+def rule_dedup_key(device_id: str, t: Transition) -> str:
     labels = ",".join(f"{k}={v}" for k, v in sorted(t.labels.items()))
     return f"{device_id}:rule:{t.rule}:{labels}"
 
 
-def _transition(db: Database, config: CollectorConfig, device: Device, t: WireTransition,
+def _transition(db: Database, config: CollectorConfig, device: Device, t: Transition,
                 now: float) -> None:
     key = rule_dedup_key(device.id, t)
     summary = clean(t.summary, 500)

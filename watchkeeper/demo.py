@@ -25,8 +25,8 @@ T = TypeVar("T")
 STEPS = 8
 
 
-class DemoFailed(Exception):
-    pass
+class DemoFailed(AssertionError):
+    """A demo step did not happen; an AssertionError so tests that share wait_for fail."""
 
 
 class MailBox:
@@ -38,6 +38,9 @@ class MailBox:
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[attr-defined]
         return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if address in str(m["To"])]
 
 
 def free_port() -> int:
@@ -54,6 +57,17 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float) -> T:
             return result
         time.sleep(0.1)
     raise DemoFailed(f"gave up after {timeout:g}s waiting for {what}")
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, then SIGKILL whatever has not stopped within 5 seconds."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def say(text: str) -> None:
@@ -90,13 +104,7 @@ def run_demo(keep: Path | None = None) -> int:
                 log.read_text(errors="replace").splitlines()[-15:]), file=sys.stderr)
         return 1
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_processes(procs)
         if smtp is not None:
             smtp.stop()
         if keep is None:

@@ -6,6 +6,7 @@ it was not asked about, and collects problems instead of stopping at the first o
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,14 @@ class ConfigError(Exception):
     def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def print_problems(exc: ConfigError) -> int:
+    """Tell the admin every problem at once; the exit status for a refused configuration."""
+    print(f"watchkeeper: {len(exc.problems)} configuration problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 2
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from rules.model import Sample, TransitionKind
+from rules.model import Sample, Transition, TransitionKind
 
 MAX_SAMPLES = 20_000
 MAX_TRANSITIONS = 1_000
@@ -61,22 +61,11 @@ def parse_json(raw: bytes) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class WireTransition:
-    rule: str
-    kind: TransitionKind
-    at: float
-    value: float
-    severity: int
-    summary: str
-    labels: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
 class Report:
     seq: int
     sent_at: float
     samples: tuple[Sample, ...]
-    transitions: tuple[WireTransition, ...]
+    transitions: tuple[Transition, ...]
     rules_version: str | None
 
 
@@ -141,7 +130,7 @@ def parse_report(doc: Any) -> Report:
         severity = t.get("severity")
         if severity not in (1, 2, 3) or isinstance(severity, bool):
             raise _fail(f"{path}.severity", "must be 1, 2 or 3")
-        transitions.append(WireTransition(
+        transitions.append(Transition(
             _text(t, "rule", path), kind, _number(t, "at", path), _number(t, "value", path),
             severity, _text(t, "summary", path, 1000), _labels(t, path)))
     version = doc.get("rules_version")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +18,8 @@ from aiosmtpd.controller import Controller
 
 from collector.cli import write_starter
 from collector.config import CollectorConfig, load_config
-from tests.conftest import free_port
+from watchkeeper import demo
+from watchkeeper.demo import free_port
 
 T = TypeVar("T")
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -39,13 +38,7 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return demo.wait_for(what, check, timeout)
 
 
 @dataclass
@@ -112,10 +105,4 @@ def stack(tmp_path: Path, smtp: Controller) -> Iterator[Stack]:
                          missed=3, smtp_port=smtp.port)
     s = Stack(tmp_path, load_config(path), smtp)
     yield s
-    for proc in s.procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    demo.stop_processes(s.procs)

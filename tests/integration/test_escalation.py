@@ -13,8 +13,8 @@ from collector.config import CollectorConfig
 from collector.enrolment import create_token, enroll
 from collector.heartbeats import HeartbeatPolicy
 from collector.store.db import Database
-from tests.conftest import free_port
 from watchkeeper.clock import FakeClock
+from watchkeeper.demo import free_port
 
 T0 = 1_800_000_000.0
 
@@ -37,6 +37,16 @@ def cases(db: Database) -> list:
 def timeline(db: Database, case_id: int) -> list[str]:
     return [r["text"] for r in db.conn.execute(
         "SELECT text FROM case_events WHERE case_id = ? ORDER BY id", (case_id,))]
+
+
+def down_device_case(db: Database, config: CollectorConfig, devices: int = 1) -> FakeClock:
+    """Enrol devices that then fall silent until their Severity 1 cases open."""
+    clock = FakeClock(T0)
+    for _ in range(devices):
+        enrol_device(db, config)
+    clock.advance(330)  # five missed heartbeats of 60 s, plus 30 s grace
+    sweeper.sweep(db, config, 0.0, clock.now())
+    return clock
 
 
 async def deliver_all(db: Database, config: CollectorConfig, clock: FakeClock) -> None:
@@ -75,10 +85,7 @@ def test_a_silent_device_opens_one_case_not_many(db: Database, config: Collector
 
 async def test_the_page_reaches_the_smtp_server_with_an_ack_link(
         db: Database, config: CollectorConfig, smtp: Controller) -> None:
-    clock = FakeClock(T0)
-    enrol_device(db, config)
-    clock.advance(330)
-    sweeper.sweep(db, config, 0.0, clock.now())
+    clock = down_device_case(db, config)
     await deliver_all(db, config, clock)
     mailbox = smtp.handler
     (page,) = mailbox.to("ops-manager@noc.example")
@@ -92,11 +99,7 @@ async def test_the_page_reaches_the_smtp_server_with_an_ack_link(
 
 async def test_vp_is_paged_after_two_hours_unless_acknowledged(
         db: Database, config: CollectorConfig, smtp: Controller) -> None:
-    clock = FakeClock(T0)
-    enrol_device(db, config)
-    enrol_device(db, config)
-    clock.advance(330)
-    sweeper.sweep(db, config, 0.0, clock.now())
+    clock = down_device_case(db, config, devices=2)
     assert len(cases(db)) == 2
     casework.acknowledge(db, 1, "ops-manager", "cli", clock.now())
     clock.advance(2 * 3600)
@@ -111,10 +114,7 @@ async def test_vp_is_paged_after_two_hours_unless_acknowledged(
 
 async def test_customer_gets_hourly_status_until_the_case_is_closed(
         db: Database, config: CollectorConfig, smtp: Controller) -> None:
-    clock = FakeClock(T0)
-    enrol_device(db, config)
-    clock.advance(330)
-    sweeper.sweep(db, config, 0.0, clock.now())
+    clock = down_device_case(db, config)
     casework.acknowledge(db, 1, "ops-manager", "cli", clock.now())
     for _ in range(3):
         clock.advance(3600)
@@ -131,10 +131,7 @@ async def test_customer_gets_hourly_status_until_the_case_is_closed(
 
 async def test_a_failed_delivery_is_retried_with_backoff_and_logged(
         db: Database, config: CollectorConfig, smtp: Controller) -> None:
-    clock = FakeClock(T0)
-    enrol_device(db, config)
-    clock.advance(330)
-    sweeper.sweep(db, config, 0.0, clock.now())
+    clock = down_device_case(db, config)
     relay_down = replace(config, smtp=replace(config.smtp, port=free_port()))
     await deliver_all(db, relay_down, clock)
     assert any("attempt 1 failed" in e and "cannot reach mail server" in e
@@ -150,10 +147,7 @@ async def test_a_failed_delivery_is_retried_with_backoff_and_logged(
 
 async def test_a_message_interrupted_mid_send_is_sent_again_after_its_lease(
         db: Database, config: CollectorConfig, smtp: Controller) -> None:
-    clock = FakeClock(T0)
-    enrol_device(db, config)
-    clock.advance(330)
-    sweeper.sweep(db, config, 0.0, clock.now())
+    clock = down_device_case(db, config)
     escalation_worker.fire_due(db, config, clock.now())
     claimed = outbox_worker.claim_due(db, clock.now())  # ... and the collector dies here
     assert claimed

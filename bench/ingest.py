@@ -539,7 +539,33 @@ def summary_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def machine_use(marks: dict[str, Any], ours: float) -> dict[str, float | None]:
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of every process we may read, by pid, with a short command line."""
+    import psutil
+
+    out = {}
+    for proc in psutil.process_iter(["cmdline", "name", "cpu_times"]):
+        times = proc.info["cpu_times"]
+        if times is None:
+            continue
+        cmd = " ".join(proc.info["cmdline"] or []) or proc.info["name"] or "?"
+        out[proc.pid] = (cmd[:80], times.user + times.system)
+    return out
+
+
+def busiest_others(marks: dict[str, Any], exclude: set[int]) -> list[dict[str, Any]]:
+    """The other processes that used the most CPU during the window (% of one core)."""
+    a, b = marks.get("procs_start"), marks.get("procs_end")
+    if not a or not b:
+        return []
+    wall = marks["t_end"] - marks["t_start"]
+    used = [(b[pid][1] - a.get(pid, ("", 0.0))[1], pid, b[pid][0]) for pid in b
+            if pid not in exclude]
+    return [{"pid": pid, "command": cmd, "cpu_percent": round(100 * cpu / wall, 1)}
+            for cpu, pid, cmd in sorted(used, reverse=True)[:3] if cpu / wall > 0.05]
+
+
+def machine_use(marks: dict[str, Any], ours: float) -> dict[str, Any]:
     """Whole-machine CPU during the window, and how much of it was not this benchmark's."""
     a, b = marks.get("system_start"), marks.get("system_end")
     if not a or not b:
@@ -556,7 +582,7 @@ def machine_use(marks: dict[str, Any], ours: float) -> dict[str, float | None]:
 
 
 def verdict(w: dict[str, Any], lg_cpu: float | None,
-            contention: dict[str, float | None]) -> tuple[bool, str]:
+            contention: dict[str, Any]) -> tuple[bool, str]:
     nominal = w["nominal_reports_per_s"]
     share = w["achieved_reports_per_s"] / nominal if nominal else 0.0
     errors = sum(w["errors"].values())
@@ -573,9 +599,11 @@ def verdict(w: dict[str, Any], lg_cpu: float | None,
                  " be the limit (see send lag)")
     other = contention.get("other_processes_percent")
     if other is not None and other > 15:
+        who = ", ".join(f"{p['command'][:40]!r} {p['cpu_percent']:.0f} %"
+                        for p in contention.get("busiest_other_processes") or [])
         text += (f"; WARNING other processes on this machine used {other:.0f} % of a core"
-                 " during the window: these figures are not clean, run again on a quiet"
-                 " machine")
+                 f" during the window ({who}): these figures are not clean, run again on a"
+                 " quiet machine")
     return not behind, text
 
 
@@ -652,6 +680,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 marks["loadgen_start"] = lg_proc.cpu_times()
                 marks["self_start"] = psutil.Process().cpu_times()
                 marks["system_start"] = psutil.cpu_times()
+                marks["procs_start"] = process_cpu()
                 marks["t_start"] = time.monotonic()
                 print("measured window starts", flush=True)
             elif kind == "window_end":
@@ -659,6 +688,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 marks["loadgen_end"] = lg_proc.cpu_times()
                 marks["self_end"] = psutil.Process().cpu_times()
                 marks["system_end"] = psutil.cpu_times()
+                marks["procs_end"] = process_cpu()
                 marks["t_end"] = time.monotonic()
                 print(f"measured window ends ({ev['in_flight']} requests in flight)",
                       flush=True)
@@ -710,6 +740,8 @@ def run_bench(args: argparse.Namespace) -> int:
         collector_cpu = cpu_percent(marks.get("collector_start"), marks.get("collector_end"))
         contention = machine_use(marks, sum(v or 0.0 for v in (
             collector_cpu, pct("loadgen"), pct("self"))))
+        contention["busiest_other_processes"] = busiest_others(
+            marks, {os.getpid(), collector.pid, loadgen.pid})
         window = result_event["window"]
         ok, text = verdict(window, pct("loadgen"), contention)
         mib = lambda b: None if b is None else b / MIB  # noqa: E731

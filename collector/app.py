@@ -37,6 +37,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     _mark_alive(db, now)
     app[keys.DB] = db
     yield
+    # A clean stop records its time, so the next start measures the outage exactly.
+    _mark_alive(db, app[keys.CLOCK].now())
     db.close()
 
 

@@ -25,3 +25,5 @@ def setup(level: str = "INFO", component: str = "watchkeeper") -> None:
     root.setLevel(level.upper())
     # aiohttp's access log would print one line per agent report; keep it for debugging.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # apscheduler logs every job run at INFO: one line per sample, useless at 3 a.m.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -100,6 +100,7 @@ def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...],
                           f"Triggered again after resolution: {trigger.evidence}")
                 policy = _policy_of(row)
                 if policy:
+                    _cancel_all(conn, case_id)  # the new run replaces what is left of the old
                     run = conn.execute("SELECT COALESCE(MAX(run), -1) + 1 FROM escalation_timers"
                                        " WHERE case_id = ?", (case_id,)).fetchone()[0]
                     for index, step in enumerate(policy.steps):

@@ -247,3 +247,23 @@ async def test_loop_survives_a_failing_pass() -> None:
     await asyncio.sleep(1.3)
     task.cancel()
     assert len(calls) >= 2
+
+
+def test_a_retriggered_case_pages_again_with_one_escalation_run(db: Database,
+                                                                config: CollectorConfig) -> None:
+    from alerting.cases import CaseSource
+    from collector.casework import Trigger, open_or_join
+
+    trigger = Trigger(1, "acme", "standard", None, "srv1 is not reporting",
+                      CaseSource.HEARTBEAT, "dev:heartbeat", "silence")
+    first = open_or_join(db, trigger, config.policies, T0)
+    escalation_worker.fire_due(db, config, T0)
+    casework.acknowledge(db, first.case_id, "ops-manager", "cli", T0 + 60)
+    casework.resolve(db, first.case_id, "ops-manager", "rebooted", T0 + 120)
+    again = open_or_join(db, trigger, config.policies, T0 + 600)
+    assert (again.case_id, again.opened) == (first.case_id, False)
+    assert cases(db)[0]["state"] == "new"
+    pending = db.conn.execute("SELECT step, run FROM escalation_timers WHERE state = 'pending'"
+                              " ORDER BY step").fetchall()
+    assert [tuple(r) for r in pending] == [(0, 1), (1, 1), (2, 1), (3, 1)]
+    assert escalation_worker.fire_due(db, config, T0 + 600) == 2  # paged again, once

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -14,6 +15,8 @@ _CONFIG_TEMPLATE = """# watchkeeper agent configuration, written by `watchkeeper
 [agent]
 collector_url = "{url}"
 device_id = "{device_id}"
+# The name this device is shown under; rule summaries use it as {{host}}.
+hostname = {hostname}
 # The device's own credential (mode 0600). Revoke it on the collector if this host is lost.
 credential_file = "{credential_file}"
 # Sequence numbers and the cached rule pack live here.
@@ -56,6 +59,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     state_dir = f"{args.config.stem}-state"
     args.config.write_text(_CONFIG_TEMPLATE.format(
         url=args.collector.rstrip("/"), device_id=answer["device_id"],
+        # A JSON string is a valid TOML basic string: quotes and backslashes stay escaped.
+        hostname=json.dumps(args.hostname),
         credential_file=credential.name, state_dir=state_dir,
         interval=format_duration(float(answer["interval"])),
         allow_plain_http="true" if args.allow_http else "false",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ class AgentConfig:
     source: Path
     collector_url: str
     device_id: str
+    hostname: str
     credential_file: Path
     state_dir: Path
     interval: float
@@ -55,6 +57,7 @@ def load_agent_config(path: Path) -> AgentConfig:
                 a.problem("samplers", f"no sampler named {name!r} (known: {', '.join(SAMPLERS)})")
     config = AgentConfig(
         source=path, collector_url=(url or "").rstrip("/"), device_id=a.str("device_id") or "",
+        hostname=a.str("hostname", socket.gethostname()) or socket.gethostname(),
         credential_file=path.parent / (a.str("credential_file", "credential") or "credential"),
         state_dir=path.parent / (a.str("state_dir", "state") or "state"),
         interval=a.duration("interval", "60s", positive=True) or 60.0,

@@ -30,7 +30,8 @@ class Agent:
         self.clock = clock
         self.samplers = samplers
         self.state = AgentState(config.state_dir)
-        self.evaluator = Evaluator(self.state.load_rules() or RulePack(()))
+        self.evaluator = Evaluator(self.state.load_rules() or RulePack(()),
+                                   host_labels={"host": config.hostname})
         self.lock = threading.Lock()
         self.samples: list[Sample] = []
         self.transitions: list[Transition] = []

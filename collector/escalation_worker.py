@@ -7,7 +7,7 @@ import logging
 import sqlite3
 
 from alerting import acklink
-from alerting.cases import CaseState
+from alerting.cases import UNACKNOWLEDGED_STATES, CaseState
 from alerting.messages import CaseFacts, compose
 from alerting.policy import Condition, MessageKind, Policy, Step
 from collector.casework import add_event
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def condition_holds(condition: Condition, state: CaseState) -> bool:
     if condition is Condition.UNACKNOWLEDGED:
-        return state is CaseState.NEW
+        return state in UNACKNOWLEDGED_STATES
     if condition is Condition.UNTIL_CLOSED:
         return state is not CaseState.CLOSED
     return True

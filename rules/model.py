@@ -21,9 +21,6 @@ class Sample:
     at: float
     labels: Mapping[str, str] = field(default_factory=dict)
 
-    def series_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
-        return (self.metric, tuple(sorted(self.labels.items())))
-
     def to_wire(self) -> dict[str, object]:
         return {"metric": self.metric, "value": self.value, "at": self.at,
                 "labels": dict(self.labels)}

@@ -57,12 +57,12 @@ def test_a_rule_firing_on_the_agent_opens_a_case_of_its_severity(stack: Stack) -
     # Memory in use is always above 0 %: the agent judges it on its own samples.
     (stack.dir / "collector" / "rules" / "always.toml").write_text(
         '[[rule]]\nname = "memory_in_use"\nmetric = "memory.percent"\nabove = 0\n'
-        'severity = 3\nsummary = "memory at {value:.0f}%"\n')
+        'severity = 3\nsummary = "memory at {value:.0f}% on {host}"\n')
     stack.start_collector()
     stack.start_agent(stack.enrol_agent("db-01"))
     case = wait_for("a rule case", lambda: [c for c in stack.cases() if c["source"] == "rule"])[0]
     assert case["severity"] == 3
-    assert case["title"].startswith("db-01: memory at ")
+    assert re.fullmatch(r"db-01: memory at \d+% on db-01", case["title"])
     assert wait_for("the sev 3 page", lambda: stack.smtp.handler.to("ops-manager@noc.example"))
 
 

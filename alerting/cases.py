@@ -47,9 +47,6 @@ _MOVES: dict[tuple[CaseState, CaseAction], CaseState] = {
     (_S.RESOLVED, _A.RETRIGGER): _S.NEW,
 }
 
-# States in which a new trigger for the same device and rule joins the case instead of
-# opening another (SPEC: "while a case ... is not closed").
-DEDUP_STATES = frozenset(s for s in CaseState if s is not CaseState.CLOSED)
 # States in which escalation is still wanted for "unless acknowledged" steps.
 UNACKNOWLEDGED_STATES = frozenset({CaseState.NEW})
 

@@ -119,31 +119,51 @@ class SimAgent:
             self.mounts.append(("/data", "data", float(r.choice([250, 500, 2000]) * 1024**3)))
         self.cpu = r.uniform(3, 60)
 
-    def report(self, now: float) -> tuple[bytes, int]:
-        """The next report, gzipped as agent/pusher.py sends it, and its sample count."""
+    def _cpu_memory(self, at: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """One round of the cpu and memory samplers, as agent/samplers/ reports them."""
         r = self.rng
         self.cpu = min(100.0, max(0.0, self.cpu + r.gauss(0, 4)))
         cores = [min(100.0, max(0.0, self.cpu + r.gauss(0, 8))) for _ in range(2)]
         load1 = self.cpu / 50 + r.random() * 0.3
-        samples: list[dict[str, Any]] = [
-            {"metric": "cpu.percent", "value": sum(cores) / 2, "at": now, "labels": {}},
-            *({"metric": "cpu.core_percent", "value": c, "at": now, "labels": {"core": str(i)}}
+        cpu: list[dict[str, Any]] = [
+            {"metric": "cpu.percent", "value": sum(cores) / 2, "at": at, "labels": {}},
+            *({"metric": "cpu.core_percent", "value": c, "at": at, "labels": {"core": str(i)}}
               for i, c in enumerate(cores)),
-            {"metric": "cpu.load1", "value": load1, "at": now, "labels": {}},
-            {"metric": "cpu.load5", "value": load1 * 0.9, "at": now, "labels": {}},
-            {"metric": "cpu.load15", "value": load1 * 0.8, "at": now, "labels": {}},
+            {"metric": "cpu.load1", "value": load1, "at": at, "labels": {}},
+            {"metric": "cpu.load5", "value": load1 * 0.9, "at": at, "labels": {}},
+            {"metric": "cpu.load15", "value": load1 * 0.8, "at": at, "labels": {}},
         ]
         mem_pct = r.uniform(25, 80)
-        samples += [
-            {"metric": "memory.percent", "value": mem_pct, "at": now, "labels": {}},
+        memory = [
+            {"metric": "memory.percent", "value": mem_pct, "at": at, "labels": {}},
             {"metric": "memory.available_bytes", "value": self.mem_total * (1 - mem_pct / 100),
-             "at": now, "labels": {}},
-            {"metric": "memory.total_bytes", "value": self.mem_total, "at": now, "labels": {}},
+             "at": at, "labels": {}},
+            {"metric": "memory.total_bytes", "value": self.mem_total, "at": at, "labels": {}},
         ]
         if self.swap:
-            samples.append({"metric": "swap.percent", "value": r.uniform(0, 10), "at": now,
-                             "labels": {}})
-        memory_count = len(samples) - 6
+            memory.append({"metric": "swap.percent", "value": r.uniform(0, 10), "at": at,
+                           "labels": {}})
+        return cpu, memory
+
+    def report(self, now: float, rounds: int = 1, every: float = 10.0) -> tuple[bytes, int]:
+        """The next report, gzipped as agent/pusher.py sends it, and its sample count.
+
+        `rounds` cpu and memory readings `every` seconds apart, and one disk reading: a real
+        agent pushing every 60 s with its 10 s cpu and memory samplers sends 6 rounds.
+        """
+        r = self.rng
+        samples: list[dict[str, Any]] = []
+        runs: list[dict[str, Any]] = []
+        for k in range(rounds):
+            at = now - (rounds - 1 - k) * every
+            cpu, memory = self._cpu_memory(at)
+            samples += cpu + memory
+            runs += [
+                {"name": "cpu", "ok": True, "duration_ms": r.uniform(0.05, 0.4),
+                 "samples": len(cpu), "error": None},
+                {"name": "memory", "ok": True, "duration_ms": r.uniform(0.02, 0.2),
+                 "samples": len(memory), "error": None},
+            ]
         for mount, role, total in self.mounts:
             free_pct = r.uniform(20, 90)
             labels = {"mount": mount, "role": role}
@@ -153,14 +173,8 @@ class SimAgent:
                 {"metric": "disk.free_percent", "value": free_pct, "at": now, "labels": labels},
                 {"metric": "disk.total_bytes", "value": total, "at": now, "labels": labels},
             ]
-        runs = [
-            {"name": "cpu", "ok": True, "duration_ms": r.uniform(0.05, 0.4), "samples": 6,
-             "error": None},
-            {"name": "memory", "ok": True, "duration_ms": r.uniform(0.02, 0.2),
-             "samples": memory_count, "error": None},
-            {"name": "disk", "ok": True, "duration_ms": r.uniform(0.1, 1.0),
-             "samples": 3 * len(self.mounts), "error": None},
-        ]
+        runs.append({"name": "disk", "ok": True, "duration_ms": r.uniform(0.1, 1.0),
+                     "samples": 3 * len(self.mounts), "error": None})
         doc = {"seq": self.seq, "sent_at": now, "samples": samples, "transitions": [],
                "samplers": runs, "rules_version": self.rules_version}
         self.seq += 1
@@ -283,7 +297,7 @@ async def _loadgen(spec: dict[str, Any]) -> int:
                 delay = slot - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                body, count = agent.report(time.time())
+                body, count = agent.report(time.time(), spec["rounds"], interval / spec["rounds"])
                 started = loop.time()
                 on_wire, outcome = await push(agent, body)
                 ended = loop.time()
@@ -504,7 +518,8 @@ def summary_text(result: dict[str, Any]) -> str:
     lines = [
         "",
         f"watchkeeper ingest baseline: {p['agents']} agents, one report each every"
-        f" {p['interval']:g} s; measured {p['duration']:g} s after {p['warmup']:g} s warm-up",
+        f" {p['interval']:g} s ({p['sampling_rounds']} sampling round(s) per report);"
+        f" measured {p['duration']:g} s after {p['warmup']:g} s warm-up",
         f"  machine          {result['machine']['cpu_count']} CPUs, Python"
         f" {result['machine']['python']}, SQLite {result['machine']['sqlite']}",
         f"  enrolment        {e['enrolled']}/{e['agents']} in {e['seconds']:.1f} s"
@@ -584,16 +599,28 @@ def machine_use(marks: dict[str, Any], ours: float) -> dict[str, Any]:
 
 
 def verdict(w: dict[str, Any], lg_cpu: float | None,
-            contention: dict[str, Any]) -> tuple[bool, str]:
+            contention: dict[str, Any]) -> tuple[str, str]:
+    """("kept_up" | "at_limit" | "fell_behind", one line for people)."""
     nominal = w["nominal_reports_per_s"]
     share = w["achieved_reports_per_s"] / nominal if nominal else 0.0
     errors = sum(w["errors"].values())
     behind = share < 0.97 or w["skipped_slots"] > 0 or errors > 0
+    p99 = w["latency_ms"]["p99"] or 0.0
+    queued = (w["pool_wait_ms"]["p50"] or 0.0) > 1.0 or w["finished_after_window"] > 0.05 * (
+        w["sent"] or 1)
     if behind:
+        state = "fell_behind"
         text = (f"FELL BEHIND: achieved {w['achieved_reports_per_s']:.1f} of"
                 f" {nominal:.1f} reports/s offered ({100 * share:.0f} %),"
                 f" {errors} errors, {w['skipped_slots']} skipped slots")
+    elif p99 > 1000 or queued:
+        state = "at_limit"
+        text = (f"AT ITS LIMIT: kept pace with {w['achieved_reports_per_s']:.1f} of"
+                f" {nominal:.1f} reports/s ({100 * share:.0f} %), but only by queueing:"
+                f" p99 latency {p99:.0f} ms, {w['finished_after_window']} requests still"
+                " waiting when the window closed")
     else:
+        state = "kept_up"
         text = (f"kept up: {w['achieved_reports_per_s']:.1f} of {nominal:.1f} reports/s"
                 f" ({100 * share:.0f} %) with no errors")
     if lg_cpu is not None and lg_cpu > 85:
@@ -606,7 +633,7 @@ def verdict(w: dict[str, Any], lg_cpu: float | None,
         text += (f"; WARNING other processes on this machine used {other:.0f} % of a core"
                  f" during the window ({who}): these figures are not clean, run again on a"
                  " quiet machine")
-    return not behind, text
+    return state, text
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -655,7 +682,7 @@ def run_bench(args: argparse.Namespace) -> int:
         spec = {"url": url, "token": token, "agents": args.agents, "interval": args.interval,
                 "duration": args.duration, "warmup": warmup, "connections": args.connections,
                 "enrol_concurrency": args.enrol_concurrency, "timeout": args.timeout,
-                "enrol_timeout": args.enrol_timeout, "seed": args.seed}
+                "enrol_timeout": args.enrol_timeout, "seed": args.seed, "rounds": args.rounds}
         spec_path = workdir / "loadgen.json"
         spec_path.write_text(json.dumps(spec))
         loadgen = subprocess.Popen([sys.executable, str(Path(__file__).resolve()),
@@ -685,6 +712,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 marks["system_start"] = psutil.cpu_times()
                 marks["procs_start"] = process_cpu()
                 marks["t_start"] = time.monotonic()
+                marks["wall_start"] = time.time()
                 print("measured window starts", flush=True)
             elif kind == "window_end":
                 marks["collector_end"] = sampler.snapshot()
@@ -753,7 +781,7 @@ def run_bench(args: argparse.Namespace) -> int:
         contention["busiest_other_processes"] = busiest_others(
             marks, {os.getpid(), collector.pid, loadgen.pid})
         window = result_event["window"]
-        ok, text = verdict(window, pct("loadgen"), contention)
+        state, text = verdict(window, pct("loadgen"), contention)
         mib = lambda b: None if b is None else b / MIB  # noqa: E731
         result = {
             "benchmark": "ingest",
@@ -762,7 +790,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 "agents": args.agents, "interval": args.interval, "duration": args.duration,
                 "warmup": warmup, "grace": grace, "missed_before_case": args.missed,
                 "connections": args.connections, "enrol_concurrency": args.enrol_concurrency,
-                "timeout": args.timeout, "seed": args.seed,
+                "timeout": args.timeout, "seed": args.seed, "sampling_rounds": args.rounds,
             },
             "machine": {
                 "cpu_count": os.cpu_count(), "python": platform.python_version(),
@@ -774,7 +802,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 "during_window": contention,
             },
             "enrolment": result_event["enrolment"],
-            "window": window,
+            "window": {"started_at_epoch": marks.get("wall_start"), **window},
             "totals": result_event["totals"],
             "collector": {
                 "cpu_percent": collector_cpu,
@@ -793,7 +821,7 @@ def run_bench(args: argparse.Namespace) -> int:
             "load_generator": {"cpu_percent": pct("loadgen")},
             "conductor": {"cpu_percent": pct("self")},
             "database": database,
-            "kept_up": ok,
+            "outcome": state,
             "verdict": text,
         }
         print(summary_text(result), flush=True)
@@ -854,6 +882,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-request timeout in seconds, as the real agent's (default 15)")
     p.add_argument("--enrol-timeout", type=positive(float), default=300.0,
                    help="give up if enrolment takes longer than this (default 300 s)")
+    p.add_argument("--rounds", type=positive(int), default=1,
+                   help="cpu+memory sampling rounds per report (default 1: ~12-20 samples);"
+                        " 6 is what a real agent pushing every 60 s sends (~60 samples)")
     p.add_argument("--seed", type=int, default=1, help="seed for the simulated readings")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help="where to write the JSON results (default bench/results/ingest.json)")

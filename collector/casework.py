@@ -10,7 +10,6 @@ import sqlite3
 from dataclasses import dataclass
 
 from alerting.cases import (
-    DEDUP_STATES,
     CaseAction,
     CaseSource,
     CaseState,
@@ -84,10 +83,7 @@ def _policy_of(row: sqlite3.Row) -> Policy | None:
 def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...],
                  now: float) -> Outcome:
     with db.transaction() as conn:
-        row = conn.execute(
-            f"SELECT * FROM cases WHERE dedup_key = ? AND state IN"
-            f" ({','.join('?' * len(DEDUP_STATES))})",
-            (trigger.dedup_key, *sorted(DEDUP_STATES))).fetchone()
+        row = find_active(conn, trigger.dedup_key)
         if row is not None:
             case_id = row["id"]
             state = CaseState(row["state"])
@@ -187,5 +183,7 @@ def close(db: Database, case_id: int, by: str, now: float) -> None:
 
 
 def find_active(conn: sqlite3.Connection, dedup_key: str) -> sqlite3.Row | None:
+    """The case a new trigger joins (SPEC 5: any that is not closed). Written as
+    `state != 'closed'` so SQLite uses the partial index instead of scanning every case."""
     return conn.execute("SELECT * FROM cases WHERE dedup_key = ? AND state != 'closed'",
                         (dedup_key,)).fetchone()

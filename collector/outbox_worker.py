@@ -25,9 +25,12 @@ def backoff(attempts: int) -> float:
 
 
 def claim_due(db: Database, now: float, limit: int = 10) -> list[sqlite3.Row]:
+    # Due messages, and messages whose sender died mid-send (lease run out); each half
+    # of the union reads its own partial index.
     rows = db.conn.execute(
-        "SELECT id FROM outbox WHERE (state = 'pending' AND next_attempt_at <= ?)"
-        " OR (state = 'sending' AND lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
+        "SELECT id FROM (SELECT id, next_attempt_at AS t FROM outbox WHERE state = 'pending'"
+        " AND next_attempt_at <= ? UNION ALL SELECT id, lease_until FROM outbox"
+        " WHERE state = 'sending' AND lease_until < ?) ORDER BY t LIMIT ?",
         (now, now, limit)).fetchall()
     claimed = []
     for row in rows:

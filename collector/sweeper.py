@@ -20,6 +20,10 @@ def heartbeat_dedup_key(device_id: str) -> str:
     return f"{device_id}:heartbeat"
 
 
+# The WHERE repeats the partial index's condition, or SQLite would scan every device.
+NEXT_DEADLINE = "SELECT MIN(next_deadline) FROM devices WHERE next_deadline IS NOT NULL"
+
+
 def sweep(db: Database, config: CollectorConfig, intake_since: float, now: float) -> int:
     """Re-judge every device whose deadline is due; return how many cases were opened."""
     opened = 0
@@ -52,5 +56,5 @@ def sweep(db: Database, config: CollectorConfig, intake_since: float, now: float
 
 
 def seconds_to_next_deadline(db: Database, now: float) -> float | None:
-    nxt = db.conn.execute("SELECT MIN(next_deadline) FROM devices").fetchone()[0]
+    nxt = db.conn.execute(NEXT_DEADLINE).fetchone()[0]
     return None if nxt is None else nxt - now

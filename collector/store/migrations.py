@@ -102,6 +102,7 @@ MIGRATIONS: tuple[str, ...] = (
         sent_at REAL
     );
     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+    CREATE INDEX outbox_leased ON outbox (lease_until) WHERE state = 'sending';
     CREATE TABLE collector_state (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_alive_at REAL NOT NULL

@@ -35,6 +35,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from agent.state import AgentState
     from rules.durations import format_duration
     from rules.model import RulePack
+    from watchkeeper.files import write_private
 
     if why := check_url(args.collector, args.allow_http):
         print(f"watchkeeper: --collector: {why}", file=sys.stderr)
@@ -52,10 +53,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     base = args.config.resolve().parent
     base.mkdir(parents=True, exist_ok=True)
     credential = base / f"{args.config.stem}.credential"
-    # Created 0600 from the start: the secret is never world-readable, not even briefly.
-    fd = os.open(credential, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(answer["credential"] + "\n")
+    write_private(credential, answer["credential"] + "\n")
     state_dir = f"{args.config.stem}-state"
     args.config.write_text(_CONFIG_TEMPLATE.format(
         url=args.collector.rstrip("/"), device_id=answer["device_id"],

@@ -51,6 +51,10 @@ _MOVES: dict[tuple[CaseState, CaseAction], CaseState] = {
 UNACKNOWLEDGED_STATES = frozenset({CaseState.NEW})
 
 
+def can(state: CaseState, action: CaseAction) -> bool:
+    return (state, action) in _MOVES
+
+
 class InvalidTransition(ValueError):
     pass
 

@@ -75,13 +75,7 @@ def parse_policies(data: dict, file: str, people: set[str], contact_roles: set[s
     policies = []
     for pt in root.tables("policy"):
         name = pt.str("name")
-        severities = pt.data.get("severities")
-        pt._seen.add("severities")
-        if not (isinstance(severities, list) and severities
-                and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 3
-                        for s in severities)):
-            pt.problem("severities", f"must be a non-empty list of 1, 2 or 3, got {severities!r}")
-            severities = []
+        severities = pt.int_list("severities", range(1, 4))
         tiers = pt.str_list("tiers", []) or []
         steps = []
         for st in pt.tables("step"):

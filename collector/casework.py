@@ -47,10 +47,11 @@ def add_event(conn: sqlite3.Connection, case_id: int, at: float, kind: str, text
                  (case_id, at, kind, text))
 
 
-def _schedule(conn: sqlite3.Connection, case_id: int, policy: Policy, opened_at: float) -> None:
+def _schedule(conn: sqlite3.Connection, case_id: int, policy: Policy, start: float,
+              run: int = 0) -> None:
     for index, step in enumerate(policy.steps):
         conn.execute("INSERT INTO escalation_timers (case_id, step, run, due_at) VALUES (?,?,?,?)",
-                     (case_id, index, 0, opened_at + step.after))
+                     (case_id, index, run, start + step.after))
 
 
 def _cancel_unacknowledged(conn: sqlite3.Connection, case_id: int, policy: Policy | None) -> int:
@@ -99,9 +100,7 @@ def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...],
                     _cancel_all(conn, case_id)  # the new run replaces what is left of the old
                     run = conn.execute("SELECT COALESCE(MAX(run), -1) + 1 FROM escalation_timers"
                                        " WHERE case_id = ?", (case_id,)).fetchone()[0]
-                    for index, step in enumerate(policy.steps):
-                        conn.execute("INSERT INTO escalation_timers (case_id, step, run, due_at)"
-                                     " VALUES (?,?,?,?)", (case_id, index, run, now + step.after))
+                    _schedule(conn, case_id, policy, now, run)
             else:
                 add_event(conn, case_id, now, "triggered", f"Triggered again: {trigger.evidence}")
             return Outcome(case_id, opened=False)

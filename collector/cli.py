@@ -43,6 +43,7 @@ def load_or_exit(path: Path) -> CollectorConfig:
 def write_starter(directory: Path, force: bool = False, **values: object) -> Path:
     """Write collector.toml, escalation.toml, the default rule pack and a signing key."""
     from rules.loader import default_pack_path
+    from watchkeeper.files import write_private
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "collector.toml"
     if target.exists() and not force:
@@ -57,8 +58,7 @@ def write_starter(directory: Path, force: bool = False, **values: object) -> Pat
         shutil.copyfile(pack_file, rules_dir / pack_file.name)
     key = directory / "secret.key"
     if not key.exists() or force:
-        key.write_text(secrets.token_hex(32) + "\n")
-        key.chmod(0o600)
+        write_private(key, secrets.token_hex(32) + "\n")
     return target
 
 
@@ -127,7 +127,7 @@ def _cases(config: CollectorConfig, include_closed: bool) -> list[dict]:
     rows = db.conn.execute(
         "SELECT c.*, d.hostname FROM cases c LEFT JOIN devices d ON d.id = c.device_id"
         f" {where} ORDER BY c.id").fetchall()
-    return [dict(r) | {"policy": None} for r in rows]
+    return [{k: v for k, v in dict(r).items() if k != "policy"} for r in rows]
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
@@ -135,8 +135,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     cases = _cases(config, args.all)
     if args.json:
-        print(json.dumps([{k: v for k, v in c.items() if k != "policy"} for c in cases],
-                         indent=2))
+        print(json.dumps(cases, indent=2))
         return 0
     if not cases:
         print("No open cases." if not args.all else "No cases.")

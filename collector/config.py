@@ -52,6 +52,7 @@ class CollectorConfig:
     public_url: str
     database: Path
     secret_file: Path
+    secret: bytes  # signs acknowledgement links; read once at start-up
     tls_cert: Path | None
     tls_key: Path | None
     max_report_bytes: int
@@ -68,6 +69,10 @@ class CollectorConfig:
     def customer(self, name: str) -> Customer | None:
         return next((c for c in self.customers if c.name == name), None)
 
+    def tier_of(self, customer: str) -> str:
+        found = self.customer(customer)
+        return found.tier if found else "standard"
+
     def heartbeat_for(self, customer: str) -> HeartbeatPolicy:
         found = self.customer(customer)
         return found.heartbeat if found else self.heartbeat
@@ -75,8 +80,6 @@ class CollectorConfig:
     def person(self, name: str) -> Person | None:
         return next((p for p in self.people if p.name == name), None)
 
-    def secret_key(self) -> bytes:
-        return self.secret_file.read_bytes().strip()
 
 
 def _is_loopback(host: str) -> bool:
@@ -129,6 +132,16 @@ def load_config(path: Path) -> CollectorConfig:
     max_bytes = c.int("max_report_bytes", 1 << 20, minimum=1024)
     max_decompressed = c.int("max_report_decompressed_bytes", 16 << 20, minimum=1024)
     ack_ttl = c.duration("ack_link_ttl", "24h", positive=True)
+    secret = b""
+    if secret_file is not None:
+        try:
+            secret = secret_file.read_bytes().strip()
+        except OSError as exc:
+            c.problem("secret_file", f"cannot read {secret_file}: {exc.strerror}")
+        else:
+            if len(secret) < 32:
+                c.problem("secret_file", f"{secret_file} holds {len(secret)} bytes; a signing"
+                          " key needs at least 32 (`watchkeeper collector init` writes one)")
     rules_path = rel(c.str("rules", "rules"))
     escalation_path = rel(c.str("escalation", "escalation.toml"))
     c.done()
@@ -195,6 +208,7 @@ def load_config(path: Path) -> CollectorConfig:
     return CollectorConfig(
         source=path, listen_host=listen_host, listen_port=listen_port,
         public_url=public_url.rstrip("/"), database=database, secret_file=secret_file,
+        secret=secret,
         tls_cert=tls_cert, tls_key=tls_key, max_report_bytes=max_bytes or 1 << 20,
         max_report_decompressed_bytes=max_decompressed or 16 << 20, ack_link_ttl=ack_ttl or 86400,
         heartbeat=heartbeat, recovery=recovery, smtp=smtp, people=tuple(people),

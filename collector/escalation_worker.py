@@ -51,7 +51,7 @@ def _enqueue_step(conn: sqlite3.Connection, config: CollectorConfig, case: sqlit
         for name, address in people:
             ack_url = None
             if step.message is MessageKind.PAGE:
-                token = acklink.sign(config.secret_key(), acklink.AckClaim(
+                token = acklink.sign(config.secret, acklink.AckClaim(
                     case["id"], name, now + config.ack_link_ttl))
                 ack_url = f"{config.public_url}/ack/{token}"
             subject, body = compose(step.message, facts, name, ack_url, now)

@@ -9,7 +9,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from alerting.cases import CaseSource, CaseState
+from alerting.cases import CaseAction, CaseSource, CaseState, can
 from alerting.messages import clean
 from collector import casework
 from collector.api.payload import Report
@@ -38,10 +38,9 @@ def _transition(db: Database, config: CollectorConfig, device: Device, t: Transi
     key = rule_dedup_key(device.id, t)
     summary = clean(t.summary, 500)
     if t.kind is TransitionKind.FIRING:
-        customer = config.customer(device.customer)
         outcome = casework.open_or_join(db, casework.Trigger(
             severity=t.severity, customer=device.customer,
-            tier=customer.tier if customer else "standard", device_id=device.id,
+            tier=config.tier_of(device.customer), device_id=device.id,
             title=f"{clean(device.hostname)}: {summary}", source=CaseSource.RULE, dedup_key=key,
             evidence=f"rule {t.rule} fired on the agent, value {t.value:g}"), config.policies, now)
         log.warning("rule %s firing; case %d", t.rule, outcome.case_id,
@@ -52,7 +51,7 @@ def _transition(db: Database, config: CollectorConfig, device: Device, t: Transi
         return  # resolved before it ever reached us, or its case was closed by hand
     casework.add_event(db.conn, row["id"], now, "rule",
                        f"Rule {t.rule} cleared on the agent, value {t.value:g}")
-    if CaseState(row["state"]) in (CaseState.NEW, CaseState.OPEN, CaseState.HOLD):
+    if can(CaseState(row["state"]), CaseAction.RESOLVE):
         casework.resolve(db, row["id"], "the agent", f"rule {t.rule} cleared", now)
     log.info("rule %s resolved; case %d", t.rule, row["id"],
              extra={"device": device.id, "case": row["id"]})
@@ -64,7 +63,7 @@ def _recovered(db: Database, config: CollectorConfig, device: Device, now: float
     if row is None:
         return
     casework.add_event(db.conn, row["id"], now, "recovery", "Heartbeats received again; device up")
-    if config.recovery is Recovery.RESOLVE and row["state"] in ("new", "open", "hold"):
+    if config.recovery is Recovery.RESOLVE and can(CaseState(row["state"]), CaseAction.RESOLVE):
         casework.resolve(db, row["id"], "watchkeeper", "device reporting again", now)
 
 

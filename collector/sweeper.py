@@ -37,10 +37,9 @@ def sweep(db: Database, config: CollectorConfig, intake_since: float, now: float
             conn.execute("UPDATE devices SET status = ?, missed = ?, next_deadline = ?"
                          " WHERE id = ?", (lv.status.value, lv.missed, lv.next_deadline, row["id"]))
             if lv.status is DeviceStatus.DOWN and row["status"] != DeviceStatus.DOWN:
-                customer = config.customer(row["customer"])
                 outcome = open_or_join(db, Trigger(
                     severity=1, customer=row["customer"],
-                    tier=customer.tier if customer else "standard", device_id=row["id"],
+                    tier=config.tier_of(row["customer"]), device_id=row["id"],
                     title=f"{row['hostname']} is not reporting",
                     source=CaseSource.HEARTBEAT, dedup_key=heartbeat_dedup_key(row["id"]),
                     evidence=f"{lv.missed} heartbeats missed in a row (every"

@@ -111,6 +111,18 @@ class Table:
             self.problem(name, "must be longer than zero")
         return seconds
 
+    def int_list(self, name: str, allowed: range) -> list[int]:
+        """A required, non-empty list of whole numbers within `allowed`."""
+        value = self._get(name, _MISSING)
+        if value is _MISSING:
+            return []
+        if not (isinstance(value, list) and value and all(
+                isinstance(v, int) and not isinstance(v, bool) and v in allowed for v in value)):
+            self.problem(name, f"must be a non-empty list of whole numbers from {allowed.start}"
+                         f" to {allowed.stop - 1}, got {value!r}")
+            return []
+        return value
+
     def str_list(self, name: str, default: Any = _MISSING) -> Any:
         value = self._get(name, default)
         if value is _MISSING:

@@ -32,9 +32,9 @@ def page(title: str, body_html: str, status: int = 200) -> web.Response:
 
 
 def _claim(request: web.Request) -> acklink.AckClaim | web.Response:
-    key = request.app[keys.CONFIG].secret_key()
     try:
-        return acklink.verify(key, request.match_info["token"], request.app[keys.CLOCK].now())
+        return acklink.verify(request.app[keys.CONFIG].secret, request.match_info["token"],
+                              request.app[keys.CLOCK].now())
     except acklink.AckLinkExpired as exc:
         return page("Link expired", f"<p>{escape(str(exc))}.</p>", status=410)
     except acklink.AckLinkError as exc:
@@ -46,9 +46,9 @@ def _case(request: web.Request, case_id: int):
                                              (case_id,)).fetchone()
 
 
-def _already(case) -> str:
-    return (f"<p>Case #{case['id']} was acknowledged by {escape(case['acknowledged_by'])}"
-            f" via {escape(case['acknowledged_via'])} at {when(case['acknowledged_at'])}.</p>")
+def _already(case_id: int, by: str, via: str, at: float) -> str:
+    return (f"<p>Case #{case_id} was acknowledged by {escape(by)} via {escape(via)}"
+            f" at {when(at)}.</p>")
 
 
 async def get_ack(request: web.Request) -> web.Response:
@@ -62,7 +62,9 @@ async def get_ack(request: web.Request) -> web.Response:
                f" {escape(case['title'])}<br>Customer: {escape(case['customer'])}<br>"
                f"Opened {when(case['opened_at'])}; now {escape(case['state'])}.</p>")
     if case["acknowledged_at"] is not None:
-        return page(f"Case #{case['id']} already acknowledged", summary + _already(case))
+        return page(f"Case #{case['id']} already acknowledged", summary + _already(
+            case["id"], case["acknowledged_by"], case["acknowledged_via"],
+            case["acknowledged_at"]))
     return page(f"Acknowledge case #{case['id']}?", summary + (
         f"<p>Acknowledging as <strong>{escape(claim.recipient)}</strong> stops the escalation"
         " to the next person.</p>"
@@ -83,7 +85,7 @@ async def post_ack(request: web.Request) -> web.Response:
         return page("Nothing to acknowledge", f"<p>{escape(str(exc))}.</p>", status=409)
     if not result.acknowledged:
         return page(f"Case #{claim.case_id} already acknowledged", _already(
-            _case(request, claim.case_id)))
+            claim.case_id, result.by, result.via, result.at))
     log.info("case acknowledged by %s via email link", claim.recipient,
              extra={"case": claim.case_id})
     return page(f"Case #{claim.case_id} acknowledged",

@@ -30,7 +30,7 @@ async def client(aiohttp_client, config: CollectorConfig, clock: FakeClock) -> T
 
 
 def link(config: CollectorConfig, case_id: int = 1, expires: float = T0 + 86400) -> str:
-    return "/ack/" + acklink.sign(config.secret_key(), acklink.AckClaim(case_id, "ops-manager",
+    return "/ack/" + acklink.sign(config.secret, acklink.AckClaim(case_id, "ops-manager",
                                                                          expires))
 
 

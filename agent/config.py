@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from watchkeeper.tomlconf import ConfigError, Table, read_toml
 
-DEFAULT_SAMPLERS = ("cpu", "memory", "disks")
+DEFAULT_SAMPLERS = ("cpu", "memory", "disks", "eventlog", "backup", "antivirus", "updates",
+                    "inventory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,11 @@ class AgentConfig:
     allow_plain_http: bool
     ca_file: Path | None
     samplers: tuple[str, ...]
+    sampler_settings: Mapping[str, object] = field(default_factory=dict)
+    """What each sampler's `configure` made of its `[sampler.NAME]` table."""
+    sampler_intervals: Mapping[str, float] = field(default_factory=dict)
+    """Schedules overridden with `[sampler.NAME] interval`."""
+    spool_max_bytes: int = 64 * 1024 * 1024
 
     def credential(self) -> str:
         return self.credential_file.read_text().strip()
@@ -40,6 +47,28 @@ def check_url(url: str, allow_plain_http: bool) -> str | None:
     return None
 
 
+def _sampler_settings(t: Table, a: Table,
+                      names: list[str]) -> tuple[dict[str, object], dict[str, float]]:
+    """Validate `[sampler.NAME]` tables through each sampler's own `configure`."""
+    from agent.samplers import SAMPLERS
+
+    tables = t.table("sampler")
+    settings: dict[str, object] = {}
+    intervals: dict[str, float] = {}
+    for name in names:
+        if name not in SAMPLERS:
+            a.problem("samplers", f"no sampler named {name!r} (known: {', '.join(SAMPLERS)})")
+            continue
+        sub = tables.table(name)
+        if (every := sub.duration("interval", None, positive=True)) is not None:
+            intervals[name] = every
+        settings[name] = SAMPLERS[name].configure(sub)
+    for extra in sorted(set(tables.data) - set(names)):
+        # (instead of tables.done(): "unknown key" would not say what is wrong)
+        tables.problem(extra, "settings for a sampler that is not in agent.samplers")
+    return settings, intervals
+
+
 def load_agent_config(path: Path) -> AgentConfig:
     path = path.resolve()
     t = Table(read_toml(path), str(path))
@@ -50,11 +79,8 @@ def load_agent_config(path: Path) -> AgentConfig:
         a.problem("collector_url", why)
     ca = a.str("ca_file", "")
     samplers = a.str_list("samplers", list(DEFAULT_SAMPLERS))
-    if samplers is not None:
-        from agent.samplers import SAMPLERS
-        for name in samplers:
-            if name not in SAMPLERS:
-                a.problem("samplers", f"no sampler named {name!r} (known: {', '.join(SAMPLERS)})")
+    spool_mib = a.int("spool_max_mib", 64, minimum=1)
+    settings, intervals = _sampler_settings(t, a, samplers or [])
     config = AgentConfig(
         source=path, collector_url=(url or "").rstrip("/"), device_id=a.str("device_id") or "",
         hostname=a.str("hostname", socket.gethostname()) or socket.gethostname(),
@@ -62,7 +88,8 @@ def load_agent_config(path: Path) -> AgentConfig:
         state_dir=path.parent / (a.str("state_dir", "state") or "state"),
         interval=a.duration("interval", "60s", positive=True) or 60.0,
         allow_plain_http=bool(allow_plain), ca_file=(path.parent / ca) if ca else None,
-        samplers=tuple(samplers or DEFAULT_SAMPLERS),
+        samplers=tuple(samplers or DEFAULT_SAMPLERS), sampler_settings=settings,
+        sampler_intervals=intervals, spool_max_bytes=(spool_mib or 64) * 1024 * 1024,
     )
     if not config.credential_file.is_file():
         a.problem("credential_file", f"{config.credential_file} does not exist; enrol the agent"

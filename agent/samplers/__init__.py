@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
 
-from agent.samplers.base import Sampler, SamplerRun
-from rules.model import Sample
+from agent.samplers.base import (
+    Checkpoint,
+    Configurable,
+    Inventory,
+    Observation,
+    Sampler,
+    SamplerContext,
+    SamplerRun,
+)
+from rules.model import Event, Sample
 
-__all__ = ["SAMPLERS", "Sampler", "SamplerRun", "build", "register", "run"]
+__all__ = ["SAMPLERS", "Checkpoint", "Collected", "Configurable", "Inventory", "Observation",
+           "Sampler", "SamplerContext", "SamplerRun", "build", "register", "run"]
 
 log = logging.getLogger(__name__)
 
-SAMPLERS: dict[str, Callable[[], Sampler]] = {}
+SAMPLERS: dict[str, Any] = {}
+"""Registered sampler classes (each a `Configurable`), by name."""
 
 _S = TypeVar("_S", bound=type)
 
@@ -41,8 +53,10 @@ def register(name: str) -> Callable[[_S], _S]:
     return decorate
 
 
-def build(names: Iterable[str]) -> list[Sampler]:
-    """Instantiate the named samplers, in the order given."""
+def build(names: Iterable[str], settings: Mapping[str, object] | None = None,
+          ctx: SamplerContext | None = None) -> list[Sampler]:
+    """Instantiate the named samplers, in the order given, from their validated settings
+    (what each class's `configure` returned; missing means defaults)."""
     wanted = list(names)
     unknown = [n for n in wanted if n not in SAMPLERS]
     if unknown:
@@ -54,21 +68,53 @@ def build(names: Iterable[str]) -> list[Sampler]:
     if repeated:
         # Two instances would report every series twice: surely a configuration mistake.
         raise ValueError(f"sampler listed more than once: {', '.join(map(repr, repeated))}")
-    return [SAMPLERS[n]() for n in wanted]
+    settings = settings or {}
+    ctx = ctx or SamplerContext(Path("."), "localhost")
+    return [SAMPLERS[n].create(settings.get(n), ctx) for n in wanted]
+
+
+@dataclass
+class Collected:
+    """Everything one round of sampling produced, sorted by kind."""
+
+    samples: list[Sample] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    inventory: list[Inventory] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    runs: list[SamplerRun] = field(default_factory=list)
+
+    def add(self, observations: Iterable[Observation]) -> int:
+        """File each observation under its kind; how many were samples, events or inventory."""
+        found = 0
+        for o in observations:
+            if isinstance(o, Sample):
+                self.samples.append(o)
+            elif isinstance(o, Event):
+                self.events.append(o)
+            elif isinstance(o, Inventory):
+                self.inventory.append(o)
+            elif isinstance(o, Checkpoint):
+                self.checkpoints.append(o)
+                continue
+            else:
+                raise TypeError(f"a sampler yielded {type(o).__name__}, not an observation")
+            found += 1
+        return found
 
 
 def run(
     samplers: Iterable[Sampler],
     now: float,
     timer: Callable[[], float] = time.perf_counter,
-) -> tuple[list[Sample], list[SamplerRun]]:
+) -> Collected:
     """Run every sampler once; a sampler that raises is reported and the others still run."""
-    samples: list[Sample] = []
-    runs: list[SamplerRun] = []
+    out = Collected()
     for sampler in samplers:
         started = timer()
         try:
-            got = sampler.collect(now)
+            got = list(sampler.collect(now))
+            mine = Collected()
+            count = mine.add(got)
         # Exception, not BaseException: Ctrl-C and SystemExit must still stop the agent.
         except Exception as exc:
             duration_ms = (timer() - started) * 1000.0
@@ -77,12 +123,12 @@ def run(
             # the log; the traceback is there at DEBUG for whoever investigates.
             log.warning("sampler %s failed: %s", sampler.name, error)
             log.debug("sampler %s traceback", sampler.name, exc_info=True)
-            runs.append(SamplerRun(sampler.name, False, duration_ms, 0, error))
+            out.runs.append(SamplerRun(sampler.name, False, duration_ms, 0, error))
             continue
         duration_ms = (timer() - started) * 1000.0
-        samples.extend(got)
-        runs.append(SamplerRun(sampler.name, True, duration_ms, len(got), None))
-    return samples, runs
+        out.add(got)
+        out.runs.append(SamplerRun(sampler.name, True, duration_ms, count, None))
+    return out
 
 
 # The built-in samplers register themselves on import. They are imported here, after

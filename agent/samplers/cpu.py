@@ -8,7 +8,7 @@ from statistics import fmean
 
 import psutil
 
-from agent.samplers import register
+from agent.samplers import Configurable, register
 from rules.model import Sample
 
 
@@ -39,7 +39,7 @@ def _cpu_percent_per_core() -> list[float]:
 
 
 @register("cpu")
-class CpuSampler:
+class CpuSampler(Configurable):
     name = "cpu"
     interval = 10.0
 

@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 import psutil
 
-from agent.samplers import register
+from agent.samplers import Configurable, register
 from agent.samplers._platform import system_mount as platform_system_mount
 from rules.model import Sample
 
@@ -172,7 +172,7 @@ def read(
 
 
 @register("disks")
-class DiskSampler:
+class DiskSampler(Configurable):
     name = "disks"
     interval = 60.0
 

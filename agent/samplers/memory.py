@@ -6,7 +6,7 @@ from typing import TypedDict
 
 import psutil
 
-from agent.samplers import register
+from agent.samplers import Configurable, register
 from rules.model import Sample
 
 
@@ -47,7 +47,7 @@ def parse(virtual: VirtualMemory, swap: SwapMemory, now: float) -> list[Sample]:
 
 
 @register("memory")
-class MemorySampler:
+class MemorySampler(Configurable):
     name = "memory"
     interval = 10.0
 

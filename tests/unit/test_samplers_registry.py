@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.samplers import SAMPLERS, SamplerRun, build, register, run
+from agent.samplers import SAMPLERS, Collected, SamplerRun, build, register, run
 from agent.samplers.cpu import CpuSampler
 from agent.samplers.disk import DiskSampler
 from agent.samplers.memory import MemorySampler
@@ -30,6 +30,10 @@ class FakeSampler:
         if self.error is not None:
             raise self.error
         return self.found
+
+
+def _split(c: Collected) -> tuple[list[Sample], list[SamplerRun]]:
+    return c.samples, c.runs
 
 
 def ticking(*readings: float) -> Callable[[], float]:
@@ -93,7 +97,7 @@ def test_failing_sampler_does_not_stop_the_others() -> None:
     before = FakeSampler("before", [Sample("a", 1.0, NOW)])
     broken = FakeSampler("broken", error=RuntimeError("psutil exploded"))
     after = FakeSampler("after", [Sample("b", 2.0, NOW), Sample("c", 3.0, NOW)])
-    samples, runs = run([before, broken, after], NOW, timer=ticking(0, 0, 0, 0, 0, 0))
+    samples, runs = _split(run([before, broken, after], NOW, timer=ticking(0, 0, 0, 0, 0, 0)))
     assert [s.metric for s in samples] == ["a", "b", "c"]
     assert [(r.name, r.ok, r.samples) for r in runs] == [
         ("before", True, 1), ("broken", False, 0), ("after", True, 2)]
@@ -109,7 +113,7 @@ def test_failing_sampler_does_not_stop_the_others() -> None:
     ],
 )
 def test_failure_is_reported_with_its_type_and_message(error: Exception, reported: str) -> None:
-    _, [result] = run([FakeSampler("broken", error=error)], NOW, timer=ticking(0, 0))
+    _, [result] = _split(run([FakeSampler("broken", error=error)], NOW, timer=ticking(0, 0)))
     assert (result.ok, result.error) == (False, reported)
 
 
@@ -133,12 +137,12 @@ def test_ctrl_c_is_not_swallowed() -> None:
 def test_each_run_is_timed_in_milliseconds() -> None:
     fast = FakeSampler("fast", [Sample("a", 1.0, NOW)])
     broken = FakeSampler("broken", error=RuntimeError("x"))
-    _, runs = run([fast, broken], NOW, timer=ticking(10.0, 10.002, 11.0, 11.5))
+    _, runs = _split(run([fast, broken], NOW, timer=ticking(10.0, 10.002, 11.0, 11.5)))
     assert [r.duration_ms for r in runs] == pytest.approx([2.0, 500.0])
 
 
 def test_sampler_with_nothing_to_report_is_ok_not_failed() -> None:
-    samples, [result] = run([FakeSampler("backup")], NOW, timer=ticking(0, 0))
+    samples, [result] = _split(run([FakeSampler("backup")], NOW, timer=ticking(0, 0)))
     assert samples == []
     assert result == SamplerRun("backup", ok=True, duration_ms=0.0, samples=0, error=None)
 
@@ -152,7 +156,7 @@ def test_sampler_run_on_the_wire() -> None:
 # --- smoke test on this machine: shape only, never values that depend on load ---------
 
 def test_builtin_samplers_collect_on_this_host() -> None:
-    samples, runs = run(build(["cpu", "memory", "disks"]), time.time())
+    samples, runs = _split(run(build(["cpu", "memory", "disks"]), time.time()))
     assert [(r.name, r.ok, r.error) for r in runs] == [
         ("cpu", True, None), ("memory", True, None), ("disks", True, None)]
     metrics = {s.metric for s in samples}

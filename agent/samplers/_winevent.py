@@ -34,7 +34,7 @@ class WinEvent:
 
 
 def _time(text: str | None) -> float:
-    """`SystemTime` is UTC with up to 7 fractional digits and a Z: "2026-11-20T02:00:03.1234567Z"."""
+    """`SystemTime`: UTC, up to 7 fractional digits and a Z ("2026-11-20T02:00:03.1234567Z")."""
     if not text:
         raise EventXmlError("TimeCreated has no SystemTime")
     stamp = text.rstrip("Z")

@@ -40,7 +40,8 @@ def check(path: Path) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    print(f"OK: {len(pack.rules)} rules in {path} (version {pack.version})")
+    events = f" and {len(pack.event_rules)} event rules" if pack.event_rules else ""
+    print(f"OK: {len(pack.rules)} rules{events} in {path} (version {pack.version})")
     return 0
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rules.model import Rule, RulePack, Sample, Transition, TransitionKind
+from rules.model import Event, EventRule, Rule, RulePack, Sample, Transition, TransitionKind
 
 
 class AlertState(StrEnum):
@@ -168,6 +168,32 @@ class Evaluator:
                     self._states[key] = _Tracked(new, labels, sample.value)
                 if transition is not None:
                     transitions.append(transition)
+        return transitions
+
+    def observe_events(self, events: Iterable[Event]) -> list[Transition]:
+        """A FIRING transition per event rule and (log, source, ID) among `events`.
+
+        Events of one source and ID that arrive together become one transition whose value
+        is their count and whose summary quotes the latest: fifty identical warnings in a
+        minute are one case to look at, not fifty. Event rules keep no state.
+        """
+        found: dict[tuple[str, str, str, int], tuple[EventRule, Event, int]] = {}
+        for event in events:
+            for rule in self._pack.event_rules:
+                if not rule.applies_to(event):
+                    continue
+                key = (rule.name, event.log, event.source, event.event_id)
+                _, latest, count = found.get(key, (rule, event, 0))
+                found[key] = (rule, event if event.at >= latest.at else latest, count + 1)
+        transitions = []
+        for rule, event, count in found.values():
+            labels = {**self._host_labels, "log": event.log, "source": event.source,
+                      "id": str(event.event_id)}
+            fields = {**labels, "level": event.level.value, "message": event.message}
+            transitions.append(Transition(
+                rule=rule.name, kind=TransitionKind.FIRING, at=event.at, value=float(count),
+                severity=rule.severity, summary=render_summary(rule.summary, count, fields),
+                labels=labels))
         return transitions
 
     def replace_pack(self, pack: RulePack, now: float) -> list[Transition]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rules.durations import parse_duration
-from rules.model import Op, Rule, RulePack
+from rules.model import EventLevel, EventMatch, EventRule, Op, Rule, RulePack
 
 _NAME = re.compile(r"[a-z0-9_.-]+")
 # Label names are used as `{name}` fields in summaries, so they must be plain identifiers.
@@ -41,7 +41,22 @@ KNOWN_LABELS: Mapping[str, frozenset[str]] = {
     "disk.free_bytes": frozenset({"mount", "role"}),
     "disk.free_percent": frozenset({"mount", "role"}),
     "disk.total_bytes": frozenset({"mount", "role"}),
+    "backup.result": frozenset({"tool", "job"}),
+    "backup.failed": frozenset({"tool", "job"}),
+    "backup.success_age_hours": frozenset({"tool", "job"}),
+    "backup.last_run_age_hours": frozenset({"tool", "job"}),
+    "av.enabled": frozenset({"product"}),
+    "av.realtime_enabled": frozenset({"product"}),
+    "av.signature_age_days": frozenset({"product"}),
+    "updates.pending": frozenset({"manager"}),
+    "updates.security": frozenset({"manager"}),
+    "updates.reboot_required": frozenset({"manager"}),
 }
+# What an event rule's summary may use: the event's own fields ({value} is how many matching
+# events of one source and ID arrived together).
+EVENT_FIELDS = frozenset({"log", "source", "id", "level", "message"})
+_EVENT_RULE_KEYS = frozenset({"name", "severity", "summary", "match", "ignore"})
+_EVENT_MATCH_KEYS = frozenset({"logs", "sources", "ids", "levels", "contains"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +106,7 @@ def load_rules(path: Path) -> RulePack:
     """
     path = Path(path)
     files, problems = _rule_files(path)
-    rules: list[Rule] = []
+    rules: list[Rule | EventRule] = []
     defined_in: dict[str, str] = {}
     for file in files:
         file_rules, file_problems = _load_file(file)
@@ -109,35 +124,44 @@ def load_rules(path: Path) -> RulePack:
                 rules.append(rule)
     if problems:
         raise RuleFileError(problems)
-    return RulePack(tuple(rules))
+    return RulePack(tuple(r for r in rules if isinstance(r, Rule)),
+                    tuple(r for r in rules if isinstance(r, EventRule)))
 
 
-def parse_rules(data: dict[str, object], file: str) -> tuple[list[Rule], list[RuleProblem]]:
+def parse_rules(
+    data: dict[str, object], file: str
+) -> tuple[list[Rule | EventRule], list[RuleProblem]]:
     """The pure core: a parsed TOML document -> its valid rules and every problem found.
 
-    Rules with problems are left out of the returned list.
+    A file holds metric rules ([[rule]]) and event rules ([[event_rule]]); rules with
+    problems are left out of the returned list.
     """
     problems = [
-        RuleProblem(file, None, key, "unknown key; a rule file holds only [[rule]] tables")
+        RuleProblem(file, None, key,
+                    "unknown key; a rule file holds only [[rule]] and [[event_rule]] tables")
         for key in data
-        if key != "rule"
+        if key not in ("rule", "event_rule")
     ]
-    tables = data.get("rule", [])
-    if not isinstance(tables, list):
-        problems.append(RuleProblem(
-            file, None, "rule", "write each rule as [[rule]] (an array of tables), not [rule]"
-        ))
-        return [], problems
+    entries: list[tuple[str, int, object]] = []
+    for kind in ("rule", "event_rule"):
+        tables = data.get(kind, [])
+        if not isinstance(tables, list):
+            problems.append(RuleProblem(
+                file, None, kind,
+                f"write each rule as [[{kind}]] (an array of tables), not [{kind}]"))
+            continue
+        entries.extend((kind, i, t) for i, t in enumerate(tables, start=1))
 
-    rules: list[Rule] = []
+    rules: list[Rule | EventRule] = []
     position_of: dict[str, int] = {}
-    for index, table in enumerate(tables, start=1):
+    for kind, index, table in entries:
         if not isinstance(table, dict):
             problems.append(RuleProblem(
                 file, f"#{index}", None, f"expected a table, got {_type_name(table)}"
             ))
             continue
-        rule, rule_problems = _parse_rule(table, file, index)
+        parse = _parse_rule if kind == "rule" else _parse_event_rule
+        rule, rule_problems = parse(table, file, index)
         problems.extend(rule_problems)
         if rule is None:
             continue
@@ -165,7 +189,7 @@ def _rule_files(path: Path) -> tuple[list[Path], list[RuleProblem]]:
     return [], [RuleProblem(str(path), None, None, "no such file or directory")]
 
 
-def _load_file(path: Path) -> tuple[list[Rule], list[RuleProblem]]:
+def _load_file(path: Path) -> tuple[list[Rule | EventRule], list[RuleProblem]]:
     """Read thin: I/O and TOML syntax here, everything else in parse_rules."""
     file = str(path)
     try:
@@ -236,6 +260,95 @@ def _parse_rule(
         name=name, metric=metric, op=op, threshold=threshold, clear=clear,
         for_seconds=for_seconds, severity=severity, summary=summary, match=match,
     ), []
+
+
+def _parse_event_rule(
+    table: dict[str, object], file: str, index: int
+) -> tuple[EventRule | None, list[RuleProblem]]:
+    raw_name = table.get("name")
+    label = raw_name if isinstance(raw_name, str) and _NAME.fullmatch(raw_name) else f"#{index}"
+    problems: list[RuleProblem] = []
+
+    def problem(key: str | None, reason: str) -> None:
+        problems.append(RuleProblem(file, label, key, reason))
+
+    for key in table:
+        if key not in _EVENT_RULE_KEYS:
+            problem(key, f"unknown key; an event rule allows {', '.join(sorted(_EVENT_RULE_KEYS))}")
+    for key in ("name", "severity", "summary", "match"):
+        if key not in table:
+            problem(key, "missing; every event rule needs it")
+    name = _string(table, "name", problem)
+    if name is not None and not _NAME.fullmatch(name):
+        problem("name", f"{name!r} is not a valid name; use lower-case letters, digits, _ . -")
+        name = None
+    severity = _severity(table, problem)
+    summary = _string(table, "summary", problem)
+    if summary is not None:
+        for reason in summary_problems(summary, HOST_LABELS | EVENT_FIELDS):
+            problem("summary", reason)
+    match = _event_match(table.get("match"), "match", problem) if "match" in table else None
+    ignore: list[EventMatch] = []
+    raw_ignore = table.get("ignore", [])
+    if not isinstance(raw_ignore, list):
+        problem("ignore", "write each entry as [[event_rule.ignore]] (an array of tables)")
+    else:
+        for i, entry in enumerate(raw_ignore):
+            m = _event_match(entry, f"ignore[{i}]", problem)
+            if m is not None:
+                ignore.append(m)
+    if problems or name is None or severity is None or summary is None or match is None:
+        return None, problems
+    return EventRule(name, severity, summary, match, tuple(ignore)), []
+
+
+def _event_match(value: object, where: str, problem: _Report) -> EventMatch | None:
+    """A match table: logs, sources (strings), ids (integers), levels, contains."""
+    if not isinstance(value, dict):
+        problem(where, f"expected a table, got {_type_name(value)}")
+        return None
+    ok = True
+    for key in value:
+        if key not in _EVENT_MATCH_KEYS:
+            problem(f"{where}.{key}",
+                    f"unknown key; allowed keys are {', '.join(sorted(_EVENT_MATCH_KEYS))}")
+            ok = False
+
+    def strings(key: str) -> frozenset[str]:
+        nonlocal ok
+        v = value.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+            problem(f"{where}.{key}", f"expected a list of strings, got {_type_name(v)}")
+            ok = False
+            return frozenset()
+        return frozenset(v)
+
+    ids = value.get("ids", [])
+    if not isinstance(ids, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in ids):
+        problem(f"{where}.ids", "expected a list of event IDs (whole numbers)")
+        ok = False
+        ids = []
+    levels: set[EventLevel] = set()
+    for lv in strings("levels"):
+        try:
+            levels.add(EventLevel(lv))
+        except ValueError:
+            problem(f"{where}.levels", f"{lv!r} is not a level; use "
+                                       f"{', '.join(e.value for e in EventLevel)}")
+            ok = False
+    contains = value.get("contains", "")
+    if not isinstance(contains, str):
+        problem(f"{where}.contains", f"expected a string, got {_type_name(contains)}")
+        ok = False
+        contains = ""
+    match = EventMatch(strings("logs"), strings("sources"), frozenset(ids), frozenset(levels),
+                       contains)
+    if ok and match == EventMatch():
+        problem(where, "matches every event; name at least one of "
+                       f"{', '.join(sorted(_EVENT_MATCH_KEYS))}")
+        ok = False
+    return match if ok else None
 
 
 def _string(table: dict[str, object], key: str, problem: _Report) -> str | None:

@@ -32,17 +32,17 @@ def broken_problems() -> list[str]:
 @pytest.mark.parametrize(
     ("path", "count"),
     [
-        (FIXTURES / "good", 3),
-        (FIXTURES / "good" / "20-disk.toml", 1),
-        (default_pack_path(), 4),
+        (FIXTURES / "good", "3 rules"),
+        (FIXTURES / "good" / "20-disk.toml", "1 rules"),
+        (default_pack_path(), "9 rules and 4 event rules"),
     ],
 )
 def test_check_prints_rule_count_and_version_and_returns_0(
-    capsys: pytest.CaptureFixture[str], path: Path, count: int
+    capsys: pytest.CaptureFixture[str], path: Path, count: str
 ) -> None:
     assert check(path) == 0
     out, err = capsys.readouterr()
-    assert out == f"OK: {count} rules in {path} (version {load_rules(path).version})\n"
+    assert out == f"OK: {count} in {path} (version {load_rules(path).version})\n"
     assert err == ""
 
 

@@ -175,7 +175,7 @@ def test_each_problem_names_file_rule_and_key(
 @pytest.mark.parametrize(
     ("text", "rule", "key", "reason"),
     [
-        ("rules = 1\n", None, "rules", "unknown key; a rule file holds only [[rule]] tables"),
+        ("rules = 1\n", None, "rules", "unknown key; a rule file holds only [[rule]] and [[event_rule]] tables"),
         ('[rule]\nname = "x"\n', None, "rule", "write each rule as [[rule]]"),
         ("rule = [1]\n", "#1", None, "expected a table, got an integer"),
         ('[[rule]]\nname = "x"\nabove = 90 %\n', None, None,
@@ -291,7 +291,8 @@ def test_a_directory_is_loaded_in_file_name_order() -> None:
 def test_default_pack_path_is_the_shipped_directory() -> None:
     path = default_pack_path()
     assert path.is_dir()
-    assert sorted(p.name for p in path.glob("*.toml")) == ["cpu.toml", "disk.toml", "memory.toml"]
+    assert sorted(p.name for p in path.glob("*.toml")) == [
+        "antivirus.toml", "backup.toml", "cpu.toml", "disk.toml", "eventlog.toml", "memory.toml"]
 
 
 @pytest.mark.parametrize(
@@ -301,6 +302,11 @@ def test_default_pack_path_is_the_shipped_directory() -> None:
         ("memory_high", "memory.percent", Op.ABOVE, 80, 75, 300, {}),
         ("disk_system_low", "disk.free_bytes", Op.BELOW, 2e9, 2.5e9, 0, {"role": "system"}),
         ("disk_data_low", "disk.free_percent", Op.BELOW, 10, 12, 0, {"role": "data"}),
+        ("backup_failed", "backup.failed", Op.ABOVE, 0.5, 0.5, 0, {}),
+        ("backup_stale", "backup.success_age_hours", Op.ABOVE, 26, 26, 0, {}),
+        ("av_disabled", "av.enabled", Op.BELOW, 0.5, 0.5, 900, {}),
+        ("av_realtime_off", "av.realtime_enabled", Op.BELOW, 0.5, 0.5, 900, {}),
+        ("av_definitions_stale", "av.signature_age_days", Op.ABOVE, 3, 1, 0, {}),
     ],
 )
 def test_default_pack_has_the_spec_thresholds(
@@ -314,9 +320,14 @@ def test_default_pack_has_the_spec_thresholds(
     assert (rule.severity, rule.match) == (2, match)
 
 
-def test_default_pack_has_exactly_the_four_rules() -> None:
-    names = sorted(r.name for r in load_rules(default_pack_path()).rules)
-    assert names == ["cpu_high", "disk_data_low", "disk_system_low", "memory_high"]
+def test_default_pack_covers_every_row_of_the_spec_table_an_agent_measures() -> None:
+    pack = load_rules(default_pack_path())
+    assert sorted(r.name for r in pack.rules) == [
+        "av_definitions_stale", "av_disabled", "av_realtime_off", "backup_failed",
+        "backup_stale", "cpu_high", "disk_data_low", "disk_system_low", "memory_high"]
+    assert {r.name: r.severity for r in pack.event_rules} == {
+        "eventlog_critical": 2, "eventlog_warning": 3, "av_detection": 2,
+        "av_detection_clamav": 2}
 
 
 def test_rules_package_imports_no_http_framework_agent_or_collector() -> None:

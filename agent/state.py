@@ -1,4 +1,5 @@
-"""What the agent keeps on disk between runs: its next sequence number and its rules.
+"""What the agent keeps on disk between runs: its next sequence number, its rules and its
+readers' checkpoints (the spool has its own module).
 
 Written atomically (temp file + rename) so a kill mid-write leaves the old version.
 """
@@ -9,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from agent.samplers.base import Checkpoint, checkpoint_file
 from rules.model import RulePack
 
 
@@ -45,3 +47,13 @@ class AgentState:
 
     def save_rules(self, pack: RulePack) -> None:
         _write_atomic(self.dir / "rules.json", json.dumps(pack.to_wire()))
+
+    def save_checkpoints(self, checkpoints: list[Checkpoint]) -> None:
+        """Where each incremental reader resumes after a restart (see `Checkpoint`);
+        read back through `SamplerContext.saved`."""
+        if not checkpoints:
+            return
+        for c in checkpoints:
+            path = checkpoint_file(self.dir, c.key)
+            path.parent.mkdir(exist_ok=True)
+            _write_atomic(path, json.dumps(dict(c.state)))

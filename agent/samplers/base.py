@@ -11,6 +11,7 @@ without backup software from a sampler that is broken.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,12 @@ class Checkpoint:
 Observation = Sample | Event | Inventory | Checkpoint
 
 
+def checkpoint_file(state_dir: Path, key: str) -> Path:
+    """Where the checkpoint `key` is kept; any key is made a safe file name (Windows
+    channel names hold slashes and spaces)."""
+    return state_dir / "checkpoints" / (re.sub(r"[^A-Za-z0-9._-]", "_", key) + ".json")
+
+
 @dataclass(frozen=True, slots=True)
 class SamplerContext:
     """What the agent gives a sampler at start-up."""
@@ -62,13 +69,10 @@ class SamplerContext:
     state_dir: Path
     hostname: str
 
-    def checkpoint_path(self, key: str) -> Path:
-        return self.state_dir / "checkpoints" / f"{key}.json"
-
     def saved(self, key: str) -> dict[str, Any] | None:
         """The last committed checkpoint under `key`, or None (first run, or unreadable)."""
         try:
-            value = json.loads(self.checkpoint_path(key).read_text())
+            value = json.loads(checkpoint_file(self.state_dir, key).read_text())
         except (OSError, ValueError):
             return None
         return value if isinstance(value, dict) else None

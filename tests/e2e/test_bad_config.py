@@ -69,7 +69,7 @@ def test_rules_check_names_file_rule_and_key(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert f"{bad}: rule 'x', key 'for'" in out.stderr
     good = run_cli("rules", "check", str(Path("rules/default")))
-    assert good.stdout.startswith("OK: 4 rules")
+    assert good.stdout.startswith("OK: 9 rules and 4 event rules")
 
 
 def test_agent_without_its_credential_says_so(tmp_path: Path) -> None:

@@ -137,3 +137,4 @@ def run(
 from agent.samplers import cpu as cpu  # noqa: E402
 from agent.samplers import disk as disk  # noqa: E402
 from agent.samplers import memory as memory  # noqa: E402
+from agent.samplers import eventlog as eventlog  # noqa: E402

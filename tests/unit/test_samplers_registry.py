@@ -64,8 +64,8 @@ def test_build_of_nothing_is_nothing() -> None:
 
 
 def test_unknown_sampler_name_is_rejected_naming_it_and_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"'backup'.*known samplers: cpu, disks, memory"):
-        build(["cpu", "backup"])
+    with pytest.raises(ValueError, match=r"'bakcup'.*known samplers: .*cpu, disks,"):
+        build(["cpu", "bakcup"])
 
 
 def test_sampler_listed_twice_is_rejected() -> None:

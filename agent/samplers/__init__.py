@@ -136,5 +136,5 @@ def run(
 # agent (e.g. for the Windows service) sees every sampler. One line per sampler.
 from agent.samplers import cpu as cpu  # noqa: E402
 from agent.samplers import disk as disk  # noqa: E402
-from agent.samplers import memory as memory  # noqa: E402
 from agent.samplers import eventlog as eventlog  # noqa: E402
+from agent.samplers import memory as memory  # noqa: E402

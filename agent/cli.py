@@ -29,6 +29,16 @@ samplers = ["cpu", "memory", "disks"]
 """
 
 
+def default_state_dir(config: Path) -> str:
+    """Beside the configuration, except for the service layout (packaging/linux): there the
+    unit's sandbox lets the agent write only below /var/lib/watchkeeper-agent."""
+    from agent import service_linux
+
+    if config.resolve().parent == service_linux.CONFIG_DIR:
+        return str(service_linux.STATE_DIR)
+    return f"{config.stem}-state"
+
+
 def cmd_enroll(args: argparse.Namespace) -> int:
     from agent.config import check_url
     from agent.pusher import CollectorClient, PushError
@@ -54,7 +64,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     base.mkdir(parents=True, exist_ok=True)
     credential = base / f"{args.config.stem}.credential"
     write_private(credential, answer["credential"] + "\n")
-    state_dir = f"{args.config.stem}-state"
+    state_dir = str(args.state_dir) if args.state_dir else default_state_dir(args.config)
     args.config.write_text(_CONFIG_TEMPLATE.format(
         url=args.collector.rstrip("/"), device_id=answer["device_id"],
         # A JSON string is a valid TOML basic string: quotes and backslashes stay escaped.
@@ -81,9 +91,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = load_agent_config(args.config)
     except ConfigError as exc:
         return print_problems(exc)
+    from agent.sdnotify import Notifier
+
     logs.setup(args.log_level, "agent")
-    make_agent(config, SystemClock()).start()
+    make_agent(config, SystemClock(), Notifier.from_env()).start()
     return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from agent import service
+
+    return service.install(args.config, args.root, start=not args.no_start)
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from agent import service
+
+    return service.uninstall(args.root, args.purge)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -102,6 +126,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hostname", default=socket.gethostname(),
                    help="the name this device is shown under (default: this host's name)")
     p.add_argument("--ca-file", type=Path, help="trust this CA for the collector's certificate")
+    p.add_argument("--state-dir", type=Path,
+                   help="where the agent keeps its spool, checkpoints and rules (default:"
+                        " /var/lib/watchkeeper-agent for a config in /etc/watchkeeper-agent,"
+                        " else CONFIG-STEM-state beside the config)")
     p.add_argument("--allow-http", action="store_true",
                    help="allow a plain-HTTP collector URL (tests and demos only)")
     p.add_argument("--force", action="store_true", help="enrol again, replacing the config")
@@ -111,3 +139,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
                    help="the agent configuration (default ./agent.toml)")
     p.set_defaults(func=cmd_run)
+    p = agent_sub.add_parser(
+        "install", help="install and start the agent as a system service",
+        description="Run the enrolled agent as a service. Linux: a hardened systemd unit"
+                    " (/etc/systemd/system/watchkeeper-agent.service) running as the system user"
+                    " watchkeeper-agent, whose state must live in /var/lib/watchkeeper-agent."
+                    " Windows: the WatchkeeperAgent service (delayed automatic start, restarted"
+                    " on failure). Run as root / from an elevated prompt.")
+    p.add_argument("--config", type=Path,
+                   help="the enrolled agent configuration (default:"
+                        " /etc/watchkeeper-agent/agent.toml; on Windows"
+                        " %%ProgramData%%\\watchkeeper\\agent.toml)")
+    p.add_argument("--root", type=Path, metavar="DIR",
+                   help="Linux: write the unit and the sysusers.d file under DIR and run neither"
+                        " systemd-sysusers nor systemctl (for packagers and tests); --config is"
+                        " then the path on the target, read from under DIR")
+    p.add_argument("--no-start", action="store_true",
+                   help="enable the service for the next boot but do not start it now")
+    p.set_defaults(func=cmd_install)
+    p = agent_sub.add_parser(
+        "uninstall", help="stop and remove the agent's system service",
+        description="Stop and disable the service and remove what `agent install` wrote. The"
+                    " configuration, the credential and the agent's state are kept unless"
+                    " --purge is given; the system user is always kept.")
+    p.add_argument("--root", type=Path, metavar="DIR",
+                   help="Linux: remove the files under DIR and run no systemctl")
+    p.add_argument("--purge", action="store_true",
+                   help="also delete the configuration, the credential and the agent's state")
+    p.set_defaults(func=cmd_uninstall)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from agent.config import AgentConfig
 from agent.pusher import CollectorClient, PushError
 from agent.samplers import Checkpoint, Inventory, Sampler, SamplerContext, build, run
+from agent.sdnotify import Notifier
 from agent.spool import Spool
 from agent.state import AgentState
 from rules.evaluator import Evaluator
@@ -29,12 +29,13 @@ SLOW_SAMPLER = 60.0
 
 class Agent:
     def __init__(self, config: AgentConfig, client: CollectorClient, clock: Clock,
-                 samplers: list[Sampler], notify: Callable[[str], None] | None = None) -> None:
+                 samplers: list[Sampler], notifier: Notifier | None = None) -> None:
         self.config = config
         self.client = client
         self.clock = clock
         self.samplers = samplers
-        self.notify = notify or (lambda _message: None)
+        # Silent outside systemd (a terminal, Windows, tests).
+        self.notifier = notifier or Notifier(None)
         self.state = AgentState(config.state_dir)
         self.spool = Spool(config.state_dir / "spool", config.spool_max_bytes)
         self.evaluator = Evaluator(self.state.load_rules() or RulePack(()),
@@ -48,6 +49,7 @@ class Agent:
         self.checkpoints: dict[str, Checkpoint] = {}
         self.last_sampled = clock.now()
         self._scheduler: Any = None
+        self._stopped = threading.Event()
 
     def sample(self, samplers: list[Sampler]) -> None:
         now = self.clock.now()
@@ -159,13 +161,16 @@ class Agent:
         return self.clock.now() - self.last_sampled < max(3 * fastest, 60.0)
 
     def stop(self) -> None:
-        """Stop the scheduler (SIGTERM, or the Windows service manager's stop request)."""
-        self.notify("STOPPING=1")
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+        """Stop the scheduler: SIGTERM, or the Windows service manager's stop request from
+        another thread, possibly before `start` got as far as the scheduler."""
+        self._stopped.set()
+        self.notifier.stopping()
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
 
-    def start(self, watchdog_every: float | None = None) -> None:
-        """Run until stopped. `watchdog_every`: how often to tell systemd we are alive."""
+    def start(self) -> None:
+        """Run until stopped."""
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -191,7 +196,7 @@ class Agent:
                 fast.extend(group)
         scheduler.add_job(self.push, "interval", seconds=self.config.interval, id="push",
                           executor="push")
-        if watchdog_every:
+        if (watchdog_every := self.notifier.watchdog_interval) is not None:
             scheduler.add_job(self._watchdog, "interval", seconds=watchdog_every,
                               id="watchdog", executor="watchdog")
 
@@ -207,18 +212,20 @@ class Agent:
         log.info("agent running: device %s reports to %s every %gs; %d reports spooled",
                  self.config.device_id, self.config.collector_url, self.config.interval,
                  len(self.spool))
-        self.notify("READY=1")
+        self.notifier.ready(f"reporting to {self.config.collector_url} every"
+                            f" {self.config.interval:g}s")
+        if self._stopped.is_set():
+            return
         scheduler.start()
 
     def _watchdog(self) -> None:
         if self.watchdog_ok():
-            self.notify("WATCHDOG=1")
+            self.notifier.watchdog()
         else:
             log.error("no sampler has run for too long; letting the service manager restart us")
 
 
-def make_agent(config: AgentConfig, clock: Clock,
-               notify: Callable[[str], None] | None = None) -> Agent:
+def make_agent(config: AgentConfig, clock: Clock, notifier: Notifier | None = None) -> Agent:
     ctx = SamplerContext(config.state_dir, config.hostname)
     return Agent(config, CollectorClient(config.collector_url, config.ca_file), clock,
-                 build(config.samplers, config.sampler_settings, ctx), notify)
+                 build(config.samplers, config.sampler_settings, ctx), notifier)

@@ -175,7 +175,8 @@ def test_each_problem_names_file_rule_and_key(
 @pytest.mark.parametrize(
     ("text", "rule", "key", "reason"),
     [
-        ("rules = 1\n", None, "rules", "unknown key; a rule file holds only [[rule]] and [[event_rule]] tables"),
+        ("rules = 1\n", None, "rules",
+         "unknown key; a rule file holds only [[rule]] and [[event_rule]] tables"),
         ('[rule]\nname = "x"\n', None, "rule", "write each rule as [[rule]]"),
         ("rule = [1]\n", "#1", None, "expected a table, got an integer"),
         ('[[rule]]\nname = "x"\nabove = 90 %\n', None, None,

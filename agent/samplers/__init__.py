@@ -134,7 +134,10 @@ def run(
 # The built-in samplers register themselves on import. They are imported here, after
 # `register` exists, and by name rather than by scanning the package, so that freezing the
 # agent (e.g. for the Windows service) sees every sampler. One line per sampler.
+from agent.samplers import antivirus as antivirus  # noqa: E402
 from agent.samplers import cpu as cpu  # noqa: E402
 from agent.samplers import disk as disk  # noqa: E402
 from agent.samplers import eventlog as eventlog  # noqa: E402
+from agent.samplers import inventory as inventory  # noqa: E402
 from agent.samplers import memory as memory  # noqa: E402
+from agent.samplers import updates as updates  # noqa: E402

@@ -1,4 +1,4 @@
-"""Collector-side commands: init, run, enrolment tokens, cases, acknowledgement.
+"""Collector-side commands: init, run, enrolment tokens, cases, acknowledgement, devices.
 
 Imports of the collector's stack happen inside the commands, so an agent-only install can
 still show `watchkeeper --help`.
@@ -17,8 +17,13 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING
 
+from rules.model import EventLevel
+
 if TYPE_CHECKING:
+    import sqlite3
+
     from collector.config import CollectorConfig
+    from collector.store.db import Database
 
 DEFAULT_CONFIG = os.environ.get("WATCHKEEPER_CONFIG", "collector.toml")
 STARTER = {"listen_port": 8470, "public_url": "http://127.0.0.1:8470", "interval": "60s",
@@ -194,6 +199,74 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_device(args: argparse.Namespace) -> tuple[Database, sqlite3.Row] | None:
+    """The database and the device named on the command line, or None once the reason why
+    not has been printed."""
+    from collector.device_view import DeviceLookupError, find_device
+    from collector.store.db import Database
+    db = Database(load_or_exit(args.config).database)
+    try:
+        return db, find_device(db.conn, args.device)
+    except DeviceLookupError as exc:
+        print(f"watchkeeper: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_device_show(args: argparse.Namespace) -> int:
+    from collector.device_view import format_show
+    found = _open_device(args)
+    if found is None:
+        return 1
+    db, device = found
+    print(format_show(db.conn, device))
+    return 0
+
+
+def cmd_device_inventory(args: argparse.Namespace) -> int:
+    from collector import device_view as view
+    found = _open_device(args)
+    if found is None:
+        return 1
+    db, device = found
+    if args.history:
+        versions = view.history(view.inventory_versions(db.conn, device["id"]))
+        print(json.dumps(view.history_json(versions), indent=2) if args.json
+              else view.format_history(device, versions))
+        return 0
+    latest = view.latest_inventory(db.conn, device["id"])
+    version = view.count_inventory(db.conn, device["id"])
+    if args.json:
+        print(json.dumps(None if latest is None else {
+            "device": device["id"], "version": version, "at": latest["at"],
+            "received_at": latest["received_at"], "hash": latest["hash"],
+            "doc": json.loads(latest["doc"])}, indent=2))
+    elif latest is None:
+        print(f"No inventory from {view.device_name(device)} yet: the agent sends one a day.")
+    else:
+        print(view.format_inventory(device, latest, version))
+    return 0
+
+
+def cmd_device_events(args: argparse.Namespace) -> int:
+    from collector.device_view import format_events
+    found = _open_device(args)
+    if found is None:
+        return 1
+    db, device = found
+    print(format_events(db.conn, device, EventLevel(args.level), args.limit))
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
+    return n
+
+
 def _duration(text: str) -> float:
     from rules.durations import parse_duration
     try:
@@ -252,3 +325,37 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="who acknowledges (default: $USER)")
     _config_arg(p)
     p.set_defaults(func=cmd_ack)
+
+    dev = sub.add_parser("device", help="look at one device",
+                         description="Look at one device: its status, configuration inventory"
+                                     " and event-log entries. DEVICE is its id or hostname.")
+    dev_sub = dev.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = dev_sub.add_parser("show", help="status, spool drops, inventory summary, latest events",
+                           description="Print a device's status, last report, what its agent's"
+                                       " spool had to discard, a summary of its latest inventory"
+                                       " and its 20 latest events.")
+    p.add_argument("device", metavar="DEVICE", help="the device's id or hostname")
+    _config_arg(p)
+    p.set_defaults(func=cmd_device_show)
+    p = dev_sub.add_parser("inventory", help="the device's configuration, or its changes",
+                           description="Print the device's latest configuration inventory (OS,"
+                                       " hardware, software), or with --history every version"
+                                       " and what changed from the one before.")
+    p.add_argument("device", metavar="DEVICE", help="the device's id or hostname")
+    p.add_argument("--history", action="store_true",
+                   help="list every version with its changes: packages added, removed or"
+                        " upgraded, OS and hardware changes")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _config_arg(p)
+    p.set_defaults(func=cmd_device_inventory)
+    p = dev_sub.add_parser("events", help="the device's latest event-log entries",
+                           description="Print the device's latest event-log entries, newest"
+                                       " last.")
+    p.add_argument("device", metavar="DEVICE", help="the device's id or hostname")
+    p.add_argument("--level", choices=[lv.value for lv in EventLevel], default="debug",
+                   help="only entries at this level or more severe, e.g. warning for warnings,"
+                        " errors and critical entries (default: all)")
+    p.add_argument("--limit", type=_positive, default=50,
+                   help="how many entries at most (default 50)")
+    _config_arg(p)
+    p.set_defaults(func=cmd_device_events)

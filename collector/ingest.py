@@ -1,4 +1,5 @@
-"""Storing one report: de-duplicated by sequence number, heartbeat, samples, transitions.
+"""Storing one report: de-duplicated by sequence number, heartbeat, samples, transitions,
+events, inventory changes and the agent's spool drops.
 
 All of it in one transaction: a report is stored whole or not at all.
 """
@@ -7,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 
 from alerting.cases import CaseAction, CaseSource, CaseState, can
 from alerting.messages import clean
 from collector import casework
-from collector.api.payload import Report
+from collector.api.payload import InventoryDoc, Report
 from collector.config import CollectorConfig, Recovery
 from collector.enrolment import Device
 from collector.heartbeats import DeviceStatus
@@ -67,6 +69,19 @@ def _recovered(db: Database, config: CollectorConfig, device: Device, now: float
         casework.resolve(db, row["id"], "watchkeeper", "device reporting again", now)
 
 
+def _inventory(conn: sqlite3.Connection, device: Device, inv: InventoryDoc, now: float) -> bool:
+    """Keep the document if it differs from the device's latest one; say whether it did."""
+    latest = conn.execute(
+        "SELECT hash FROM inventory WHERE device_id = ? ORDER BY id DESC LIMIT 1",
+        (device.id,)).fetchone()
+    if latest is not None and latest["hash"] == inv.hash:
+        return False  # the daily repeat of an unchanged configuration
+    conn.execute(
+        "INSERT INTO inventory (device_id, at, hash, doc, received_at) VALUES (?,?,?,?,?)",
+        (device.id, inv.at, inv.hash, inv.text(), now))
+    return True
+
+
 def store_report(db: Database, config: CollectorConfig, device: Device, report: Report,
                  now: float) -> Stored:
     with db.transaction() as conn:
@@ -82,6 +97,19 @@ def store_report(db: Database, config: CollectorConfig, device: Device, report: 
             "INSERT INTO samples (device_id, at, metric, labels, value) VALUES (?,?,?,?,?)",
             [(device.id, s.at, s.metric, json.dumps(dict(s.labels), sort_keys=True), s.value)
              for s in report.samples])
+        conn.executemany(
+            "INSERT INTO events (device_id, at, log, source, event_id, level, message,"
+            " received_at) VALUES (?,?,?,?,?,?,?,?)",
+            [(device.id, e.at, e.log, e.source, e.event_id, e.level.value, e.message, now)
+             for e in report.events])
+        changed = report.inventory is not None and _inventory(conn, device, report.inventory,
+                                                              now)
+        d = report.dropped
+        if d.any:
+            conn.execute(
+                "INSERT INTO spool_drops (device_id, seq, received_at, samples, events,"
+                " transitions, reports) VALUES (?,?,?,?,?,?,?)",
+                (device.id, report.seq, now, d.samples, d.events, d.transitions, d.reports))
         prev = conn.execute("SELECT status FROM devices WHERE id = ?", (device.id,)).fetchone()
         hb = device.heartbeat
         conn.execute(
@@ -92,4 +120,10 @@ def store_report(db: Database, config: CollectorConfig, device: Device, report: 
             _recovered(db, config, device, now)
         for t in report.transitions:
             _transition(db, config, device, t, now)
+    # Logged once committed, so the log never reports what the store does not hold.
+    if changed:
+        log.info("configuration inventory changed; new version kept", extra={"device": device.id})
+    if d.any:
+        log.warning("agent spool overflowed: dropped %s before report %d", d.describe(),
+                    report.seq, extra={"device": device.id, "seq": report.seq})
     return Stored(duplicate=False)

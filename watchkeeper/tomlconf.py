@@ -79,8 +79,8 @@ class Table:
 
     def _typed(self, name: str, default: Any, kinds: tuple[type, ...], what: str) -> Any:
         value = self._get(name, default)
-        if value is _MISSING:
-            return None
+        if value is _MISSING or (value is None and default is None):
+            return None  # absent and optional (TOML itself has no null)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             self.problem(name, f"must be {what}, got {value!r}")
             return None if default is _MISSING else default

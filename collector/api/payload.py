@@ -11,12 +11,18 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from rules.model import Sample, Transition, TransitionKind
+from rules.model import MAX_MESSAGE, Event, EventLevel, Sample, Transition, TransitionKind
 
 MAX_SAMPLES = 20_000
 MAX_TRANSITIONS = 1_000
+MAX_EVENTS = 5_000
 MAX_LABELS = 16
 MAX_TEXT = 256
+# An inventory of a host with thousands of packages is a few hundred KiB of JSON.
+MAX_INVENTORY_BYTES = 1 << 20
+MAX_HASH = 64
+_HEX = frozenset("0123456789abcdefABCDEF")
+_LEVELS = ", ".join(level.value for level in EventLevel)
 
 
 class PayloadError(ValueError):
@@ -48,10 +54,26 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _scrub(v: Any) -> Any:
+    """Replace lone surrogates, which UTF-8 (hence SQLite) cannot store, with "?"."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(v, list):
+        return [_scrub(x) for x in v]
+    if isinstance(v, dict):
+        return {_scrub(k): _scrub(x) for k, x in v.items()}
+    return v
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         # Decode first: json.loads on bytes would also accept UTF-16 and UTF-32.
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
+        doc = json.loads(text, parse_constant=_reject_constant)
+        # JSON may spell a lone surrogate as an escape (a badly decoded event message, say):
+        # storing it would fail the whole report. Only a \uD... escape can make one, so the
+        # walk runs only when the text has one; a valid pair (an emoji, say) is left as it is.
+        return _scrub(doc) if "\\ud" in text or "\\uD" in text else doc
     except RecursionError:
         raise PayloadError(400, "the JSON is nested too deeply") from None
     except UnicodeDecodeError:
@@ -61,12 +83,51 @@ def parse_json(raw: bytes) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class InventoryDoc:
+    """The device's configuration document. `hash` is the agent's digest of `doc`: the
+    collector compares it with the device's previous one to tell a change from a repeat."""
+
+    at: float
+    hash: str
+    doc: dict[str, Any]
+
+    def text(self) -> str:
+        """The document as stored: compact, keys sorted. ASCII-escaped, so a lone surrogate
+        (legal in JSON, not in UTF-8) is stored as its escape instead of failing the insert."""
+        return json.dumps(self.doc, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What the agent's full spool threw away just before this report was made."""
+
+    samples: int = 0
+    events: int = 0
+    transitions: int = 0
+    reports: int = 0
+
+    @property
+    def any(self) -> bool:
+        return (self.samples, self.events, self.transitions, self.reports) != (0, 0, 0, 0)
+
+    def describe(self) -> str:
+        """'120 samples, 1 event': the non-zero counts, for a log line or the CLI."""
+        return ", ".join(f"{n} {what if n != 1 else what[:-1]}" for n, what in (
+            (self.samples, "samples"), (self.events, "events"),
+            (self.transitions, "transitions"), (self.reports, "reports")) if n) or "nothing"
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     seq: int
     sent_at: float
     samples: tuple[Sample, ...]
     transitions: tuple[Transition, ...]
     rules_version: str | None
+    # Older agents send none of these.
+    events: tuple[Event, ...] = ()
+    inventory: InventoryDoc | None = None
+    dropped: Dropped = Dropped()
 
 
 def _fail(path: str, reason: str) -> PayloadError:
@@ -84,6 +145,21 @@ def _text(d: dict, key: str, path: str, limit: int = MAX_TEXT) -> str:
     v = d.get(key)
     if not isinstance(v, str) or not v or len(v) > limit:
         raise _fail(f"{path}.{key}", f"must be a non-empty string of at most {limit} characters")
+    return v
+
+
+def _string(d: dict, key: str, path: str, limit: int) -> str:
+    """Like _text, but empty is allowed: an event may have no source or no message."""
+    v = d.get(key)
+    if not isinstance(v, str) or len(v) > limit:
+        raise _fail(f"{path}.{key}", f"must be a string of at most {limit} characters")
+    return v
+
+
+def _count(d: dict, key: str, path: str, top: int) -> int:
+    v = d.get(key, 0)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top:
+        raise _fail(f"{path}.{key}", f"must be a whole number from 0 to {top}, got {v!r}"[:200])
     return v
 
 
@@ -137,4 +213,57 @@ def parse_report(doc: Any) -> Report:
     if version is not None and not isinstance(version, str):
         raise _fail("rules_version", "must be a string")
     return Report(seq, _number(doc, "sent_at", "report"), tuple(samples), tuple(transitions),
-                  version)
+                  version, _events(doc), _inventory(doc.get("inventory")),
+                  _dropped(doc.get("dropped")))
+
+
+def _events(doc: dict) -> tuple[Event, ...]:
+    events = []
+    for i, e in enumerate(_list(doc, "events", MAX_EVENTS)):
+        path = f"events[{i}]"
+        if not isinstance(e, dict):
+            raise _fail(path, "must be an object")
+        try:
+            level = EventLevel(e.get("level"))
+        except ValueError:
+            raise _fail(f"{path}.level", f"must be one of {_LEVELS}") from None
+        events.append(Event(
+            _number(e, "at", path), _text(e, "log", path), _string(e, "source", path, MAX_TEXT),
+            _count(e, "id", path, 2**32 - 1), level,
+            _string(e, "message", path, MAX_MESSAGE)))
+    return tuple(events)
+
+
+def _inventory(v: Any) -> InventoryDoc | None:
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise _fail("inventory", "must be an object with at, hash and doc, or null")
+    digest = v.get("hash")
+    if not isinstance(digest, str) or not 0 < len(digest) <= MAX_HASH or not _HEX.issuperset(
+            digest):
+        raise _fail("inventory.hash", f"must be a hexadecimal string of at most {MAX_HASH}"
+                                      " characters")
+    doc = v.get("doc")
+    if not isinstance(doc, dict):
+        raise _fail("inventory.doc", "must be an object")
+    inventory = InventoryDoc(_number(v, "at", "inventory"), digest.lower(), doc)
+    size = len(inventory.text().encode())
+    if size > MAX_INVENTORY_BYTES:
+        raise PayloadError(413, f"inventory.doc: {size} bytes of JSON, more than the"
+                                f" {MAX_INVENTORY_BYTES} allowed")
+    return inventory
+
+
+def _dropped(v: Any) -> Dropped:
+    if v is None:
+        return Dropped()
+    if not isinstance(v, dict):
+        raise _fail("dropped", "must be an object of counts")
+    # A missing count is 0; unknown keys are ignored, like unknown report fields, so a newer
+    # agent counting something more is not refused.
+    top = 2**63 - 1
+    return Dropped(samples=_count(v, "samples", "dropped", top),
+                   events=_count(v, "events", "dropped", top),
+                   transitions=_count(v, "transitions", "dropped", top),
+                   reports=_count(v, "reports", "dropped", top))

@@ -108,4 +108,48 @@ MIGRATIONS: tuple[str, ...] = (
         last_alive_at REAL NOT NULL
     );
     """,
+    # 2: what agents report besides samples: event-log entries, the configuration inventory
+    # and what their spool had to throw away.
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        log TEXT NOT NULL,
+        source TEXT NOT NULL,
+        event_id INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE INDEX events_device_at ON events (device_id, at);
+    -- A device's configuration history: a row per change, never one per (daily) report.
+    -- Rows are in arrival order, which is the agent's order: it replays its spool in order.
+    CREATE TABLE inventory (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        hash TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE INDEX inventory_device ON inventory (device_id, id);
+    -- Spool drops as rows, one per report that announced any, rather than running totals
+    -- on devices: a total says how much was lost but not when, and "when" is what tells
+    -- a NOC engineer which stretch of a device's history has gaps. Rows are rare (only
+    -- after an outage long enough to fill a spool) and the totals are one indexed SUM.
+    CREATE TABLE spool_drops (
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        samples INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        transitions INTEGER NOT NULL,
+        reports INTEGER NOT NULL,
+        PRIMARY KEY (device_id, seq)
+    ) WITHOUT ROWID;
+    -- The CLI finds a device by its id or by its hostname, which DNS and Windows treat
+    -- case-insensitively.
+    CREATE INDEX devices_hostname ON devices (hostname COLLATE NOCASE);
+    """,
 )

@@ -48,6 +48,16 @@ async def test_no_hot_path_query_scans_a_table(config: CollectorConfig, smtp) ->
     for seq, credential in enumerate(creds):
         store_report(db, config, authenticate(db, credential), parse_report(
             {"seq": seq, "sent_at": T0, "samples": [], "transitions": [fire]}), T0)
+    # Events, an inventory (new, repeated, changed) and spool drops: the latest-inventory
+    # lookup runs once per report that carries one.
+    event = {"at": T0, "log": "System", "source": "disk", "id": 7, "level": "error",
+             "message": "bad block"}
+    for seq, digest in [(10, "aa"), (11, "aa"), (12, "bb")]:
+        for credential in creds:
+            store_report(db, config, authenticate(db, credential), parse_report(
+                {"seq": seq, "sent_at": T0, "events": [event],
+                 "inventory": {"at": T0, "hash": digest, "doc": {"os": {"name": digest}}},
+                 "dropped": {"samples": 5}}), T0)
     clock.advance(400)
     sweeper.sweep(db, config, 0.0, clock.now())
     sweeper.seconds_to_next_deadline(db, clock.now())

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # inventory) run on their own thread: a slow restic or apt-get never delays the 10-second
 # CPU and memory samples that "for 5 minutes" rules are judged on.
 SLOW_SAMPLER = 60.0
+MAX_EVENTS = 5000  # collector/api/payload.py's limit per report
 
 
 class Agent:
@@ -71,7 +72,9 @@ class Agent:
     def _take_report(self) -> tuple[dict[str, Any], list[Checkpoint]]:
         with self.lock:
             samples, self.samples = self.samples, []
-            events, self.events = self.events, []
+            # The collector takes at most MAX_EVENTS per report; a burst goes out over
+            # several reports rather than as one the collector would refuse.
+            events, self.events = self.events[:MAX_EVENTS], self.events[MAX_EVENTS:]
             transitions, self.transitions = self.transitions, []
             runs, self.sampler_runs = self.sampler_runs, []
             inventory, self.inventory = self.inventory, None

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 # <seq>.full.json.gz holds a whole report; <seq>.thin.json.gz one whose metrics were dropped.
 FULL, THIN = "full", "thin"
 SUFFIX = ".json.gz"
-# What "thinning" removes: the measurements, not what happened (events, transitions).
-METRIC_FIELDS = ("samples", "samplers", "inventory")
+# What "thinning" removes: the measurements, not what happened (events, transitions) nor
+# the inventory (it is sent only when it changes, so dropping it would hide a change).
+METRIC_FIELDS = ("samples", "samplers")
 
 
 @dataclass
@@ -184,7 +185,7 @@ def _is_thin(report: dict[str, Any]) -> bool:
 
 
 def _thinned(report: dict[str, Any]) -> dict[str, Any]:
-    return {**report, "samples": [], "samplers": [], "inventory": None}
+    return {**report, "samples": [], "samplers": []}
 
 
 def _count_metrics(report: dict[str, Any], dropped: Dropped) -> None:

@@ -93,6 +93,7 @@ class EventLevel(StrEnum):
 
 _LEVEL_RANK = {level: i for i, level in enumerate(EventLevel)}
 MAX_MESSAGE = 2000
+MAX_NAME = 256  # a log or source name; the collector refuses longer ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,8 @@ class Event:
     message: str
 
     def to_wire(self) -> dict[str, object]:
-        return {"at": self.at, "log": self.log, "source": self.source, "id": self.event_id,
+        return {"at": self.at, "log": self.log[:MAX_NAME], "source": self.source[:MAX_NAME],
+                "id": self.event_id,
                 "level": self.level.value, "message": self.message[:MAX_MESSAGE]}
 
 

@@ -125,3 +125,15 @@ def test_a_restarted_agent_resends_what_its_predecessor_spooled(tmp_path: Path) 
     second.push()
     assert [r["seq"] for r in collector.received] == [0, 1]
     assert collector.received[0]["events"][0]["message"] == "boom 1"
+
+
+def test_a_burst_of_events_goes_out_over_several_reports_the_collector_accepts(
+        tmp_path: Path) -> None:
+    collector = Collector()
+    agent, _ = make(tmp_path, collector)
+    agent.events = [Event(float(i), "journal", "x" * 300, 0, EventLevel.WARNING, "m")
+                    for i in range(6001)]
+    agent.push()
+    agent.push()
+    assert [len(r["events"]) for r in collector.received] == [5000, 1001]
+    assert len(collector.received[0]["events"][0]["source"]) == 256

@@ -135,6 +135,7 @@ def run(
 # `register` exists, and by name rather than by scanning the package, so that freezing the
 # agent (e.g. for the Windows service) sees every sampler. One line per sampler.
 from agent.samplers import antivirus as antivirus  # noqa: E402
+from agent.samplers import backup as backup  # noqa: E402
 from agent.samplers import cpu as cpu  # noqa: E402
 from agent.samplers import disk as disk  # noqa: E402
 from agent.samplers import eventlog as eventlog  # noqa: E402

@@ -19,13 +19,68 @@ device_id = "{device_id}"
 hostname = {hostname}
 # The device's own credential (mode 0600). Revoke it on the collector if this host is lost.
 credential_file = "{credential_file}"
-# Sequence numbers and the cached rule pack live here.
+# The spool of unsent reports, reader checkpoints, sequence numbers and cached rules.
 state_dir = "{state_dir}"
 # How often the agent reports (its heartbeat); set by the collector at enrolment.
 interval = "{interval}"
 allow_plain_http = {allow_plain_http}
 {ca_line}
-samplers = ["cpu", "memory", "disks"]
+# Unsent reports are kept on disk up to this size; when full, metrics are thinned first.
+spool_max_mib = 64
+samplers = {samplers}
+"""
+
+# Every sampler's settings, with their defaults, for the admin to uncomment.
+_SAMPLER_SETTINGS = """
+# Each sampler runs on its own schedule; `interval` overrides it. Defaults: cpu and memory
+# 10s, disks 60s, eventlog 30s, backup 5m, antivirus 15m, updates 1h, inventory 1h (sent
+# only when it changed, or daily).
+
+# [sampler.eventlog]
+# min_level = "warning"          # critical | error | warning | info | debug
+# first_read = "1h"              # first run: only newer entries (files start at their end)
+# journal = true                 # Linux: the journal (agent user in group systemd-journal)
+# journal_directory = "/srv/ct1/journal"   # Linux: read this journal directory instead
+# files = []                     # Linux: syslog-style files to tail, e.g. ["/var/log/messages"]
+# channels = ["System", "Application"]     # Windows: replaces the default list
+# [[sampler.eventlog.ignore]]    # dropped at the agent
+# source = "Microsoft-Windows-DistributedCOM"
+# ids = [10016]                  # optional; without it every entry of that source is dropped
+
+# [sampler.backup]
+# windows_server_backup = true   # Windows only (default there): from the event log
+# veeam = true                   # Windows only (default there): Veeam Agent and Veeam B&R
+# detect_rsnapshot = true        # this host's rsnapshot, if /etc/rsnapshot.conf names a logfile
+# [[sampler.backup.restic]]
+# job = "nightly"
+# repository = "sftp:backup@nas:/restic"
+# password_file = "/etc/watchkeeper-agent/restic.pw"
+# host = "fs01"                  # optional filters: host, paths, tags
+# timeout = "120s"
+# [[sampler.backup.borg]]
+# job = "system"
+# repository = "ssh://backup@nas/./borg"
+# passphrase_file = "/etc/watchkeeper-agent/borg.pw"   # or passcommand = "..."
+# glob_archives = "fs01-*"       # optional
+# [[sampler.backup.rsnapshot]]
+# job = "daily"
+# config = "/etc/rsnapshot.conf"
+# [[sampler.backup.marker]]
+# job = "erp dump"
+# path = "/srv/dumps/*.sql.gz"   # newest match's time = last success
+# [[sampler.backup.marker]]
+# job = "offsite"
+# command = ["/usr/local/bin/check-offsite"]   # exit 0 = success
+
+# [sampler.antivirus]
+# clamav_database = "/var/lib/clamav"   # Linux: ClamAV's DatabaseDirectory
+
+# [sampler.updates]
+# manager = "apt"                # apt | dnf | windows; detected when unset
+# timeout = "10m"
+
+# [sampler.inventory]
+# software = true                # list installed packages
 """
 
 
@@ -40,7 +95,7 @@ def default_state_dir(config: Path) -> str:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from agent.config import check_url
+    from agent.config import DEFAULT_SAMPLERS, check_url
     from agent.pusher import CollectorClient, PushError
     from agent.state import AgentState
     from rules.durations import format_duration
@@ -72,7 +127,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         credential_file=credential.name, state_dir=state_dir,
         interval=format_duration(float(answer["interval"])),
         allow_plain_http="true" if args.allow_http else "false",
-        ca_line=f'ca_file = "{args.ca_file.resolve()}"' if args.ca_file else '# ca_file = ""'))
+        ca_line=f'ca_file = "{args.ca_file.resolve()}"' if args.ca_file else '# ca_file = ""',
+        samplers=json.dumps(list(DEFAULT_SAMPLERS))) + _SAMPLER_SETTINGS)
     AgentState(base / state_dir).save_rules(RulePack.from_wire(answer["rules"]))
     print(f"Enrolled {args.hostname} as device {answer['device_id']} for {answer['customer']}."
           f"\nConfiguration written to {args.config}; start with: watchkeeper agent run"

@@ -25,6 +25,12 @@ def spool_dir(agent_toml: Path) -> Path:
     return agent_toml.parent / "agent-state" / "spool"
 
 
+def spooled(folder: Path) -> list[str]:
+    """Whole reports in the spool, read without touching it (Spool() would tidy it up)."""
+    return sorted(n for n in os.listdir(folder) if n.endswith(".json.gz")) \
+        if folder.exists() else []
+
+
 def set_interval(agent_toml: Path, interval: str) -> None:
     text = agent_toml.read_text()
     agent_toml.write_text(re.sub(r'interval = "[^"]*"', f'interval = "{interval}"', text))
@@ -42,7 +48,7 @@ def test_reports_spooled_through_a_long_collector_outage_all_arrive_once(stack: 
     waiting = Spool(spool_dir(config), 1 << 30).seqs()
     assert len(waiting) >= OUTAGE * 0.8, waiting
     stack.start_collector()
-    wait_for("the spool to drain", lambda: not Spool(spool_dir(config), 1 << 30).seqs(), 60)
+    wait_for("the spool to drain", lambda: set(seqs(stack)) >= set(waiting), 60)
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(10) == 0
 
@@ -61,11 +67,14 @@ def test_an_agent_killed_while_writing_its_spool_restarts_with_it_intact(stack: 
     folder = spool_dir(config)
     caught = 0
     seen: set[int] = set()
-    for _ in range(8):
+    for attempt in range(8):
         agent = stack.start_agent(config)
+        # Let a few reports land whole first, so there is something to keep intact...
+        before = len(spooled(folder))
+        wait_for("reports spooled", lambda b=before: len(spooled(folder)) >= b + 2, 20)
         deadline = time.monotonic() + 20
-        # Watch the spool folder and kill the agent the moment a write is under way (its
-        # temporary file exists): a kill in the middle of writing, not between writes.
+        # ...then watch the spool folder and kill the agent the moment a write is under way
+        # (its temporary file exists): a kill in the middle of writing, not between writes.
         while time.monotonic() < deadline:
             if folder.exists() and any(n.endswith(".tmp") for n in os.listdir(folder)):
                 agent.send_signal(signal.SIGKILL)
@@ -81,12 +90,13 @@ def test_an_agent_killed_while_writing_its_spool_restarts_with_it_intact(stack: 
         for seq in spool.seqs():
             report = spool.read(seq)
             assert report is not None and report["seq"] == seq
+        assert len(spool.seqs()) >= 2 * (attempt + 1)
         seen |= set(spool.seqs())
     assert caught >= 4, f"only {caught} of 8 kills landed inside a write"
 
     stack.start_collector()
     agent = stack.start_agent(config)
-    wait_for("the spool to drain", lambda: not Spool(folder, 1 << 30).seqs(), 60)
+    wait_for("the spool to drain", lambda: set(seqs(stack)) >= seen, 60)
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(10) == 0
     received = seqs(stack)

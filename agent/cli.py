@@ -25,8 +25,9 @@ state_dir = "{state_dir}"
 interval = "{interval}"
 allow_plain_http = {allow_plain_http}
 {ca_line}
-# Unsent reports are kept on disk up to this size; when full, metrics are thinned first.
-spool_max_mib = 64
+# Unsent reports are kept on disk up to this size (KiB; 65536 = 64 MiB, about two days of
+# reports at 60 s); when full, metrics are thinned first, events and alerts dropped last.
+spool_max_kib = 65536
 samplers = {samplers}
 """
 

@@ -79,7 +79,7 @@ def load_agent_config(path: Path) -> AgentConfig:
         a.problem("collector_url", why)
     ca = a.str("ca_file", "")
     samplers = a.str_list("samplers", list(DEFAULT_SAMPLERS))
-    spool_mib = a.int("spool_max_mib", 64, minimum=1)
+    spool_kib = a.int("spool_max_kib", 65536, minimum=16)
     settings, intervals = _sampler_settings(t, a, samplers or [])
     config = AgentConfig(
         source=path, collector_url=(url or "").rstrip("/"), device_id=a.str("device_id") or "",
@@ -89,7 +89,7 @@ def load_agent_config(path: Path) -> AgentConfig:
         interval=a.duration("interval", "60s", positive=True) or 60.0,
         allow_plain_http=bool(allow_plain), ca_file=(path.parent / ca) if ca else None,
         samplers=tuple(samplers or DEFAULT_SAMPLERS), sampler_settings=settings,
-        sampler_intervals=intervals, spool_max_bytes=(spool_mib or 64) * 1024 * 1024,
+        sampler_intervals=intervals, spool_max_bytes=(spool_kib or 65536) * 1024,
     )
     if not config.credential_file.is_file():
         a.problem("credential_file", f"{config.credential_file} does not exist; enrol the agent"

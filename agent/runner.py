@@ -189,12 +189,12 @@ class Agent:
         now = datetime.now(UTC)
         fast: list[Sampler] = []
         for every, slow, group in self.schedule():
+            # Slow samplers' first run starts at once, beside the first push rather than
+            # before it. (No next_run_time at all for the others: None would pause the job.)
+            first = {"next_run_time": now} if slow else {}
             scheduler.add_job(self.sample, "interval", args=[group], seconds=every,
                               id=f"sample-{every:g}s{'-slow' if slow else ''}",
-                              executor="slow" if slow else "default",
-                              # Slow samplers' first run starts at once, beside the first
-                              # push rather than before it.
-                              next_run_time=now if slow else None)
+                              executor="slow" if slow else "default", **first)
             if not slow:
                 fast.extend(group)
         scheduler.add_job(self.push, "interval", seconds=self.config.interval, id="push",

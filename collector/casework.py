@@ -1,4 +1,5 @@
-"""Opening, joining, acknowledging and resolving cases, with their timeline and timers.
+"""Opening, joining and working cases: each move of the state machine with its timeline
+entry (who did it, when) and the escalation work it starts or stops.
 
 Every state change and the escalation work it causes are written in one transaction, so a
 crash can never leave a case without its timers or a timer without its case.
@@ -8,20 +9,38 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from alerting.cases import (
+    FLAP,
     CaseAction,
     CaseSource,
     CaseState,
+    FlapPolicy,
+    HoldReason,
     InvalidTransition,
     apply,
+    can,
+    is_flapping,
+    on_trigger,
 )
+from alerting.messages import clean
 from alerting.policy import Condition, Policy, choose
 from collector.store.db import Database
+
+if TYPE_CHECKING:
+    from collector.config import Person
+
+# Timeline text written by people is kept on one line and bounded.
+NOTE_LIMIT = 2000
 
 
 class CaseNotFound(LookupError):
     pass
+
+
+class CaseConflict(ValueError):
+    """The move is allowed for the case's state but another case stands in its way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +61,12 @@ class Outcome:
     opened: bool  # False when the trigger joined a case that was already there
 
 
-def add_event(conn: sqlite3.Connection, case_id: int, at: float, kind: str, text: str) -> None:
-    conn.execute("INSERT INTO case_events (case_id, at, kind, text) VALUES (?, ?, ?, ?)",
-                 (case_id, at, kind, text))
+def add_event(conn: sqlite3.Connection, case_id: int, at: float, kind: str, text: str,
+              actor: str | None = None, minutes: int = 0) -> None:
+    """One timeline entry; `actor` is the person who did it (None: watchkeeper itself) and
+    `minutes` the work it records, summed into the case's time spent."""
+    conn.execute("INSERT INTO case_events (case_id, at, kind, text, actor, minutes)"
+                 " VALUES (?, ?, ?, ?, ?, ?)", (case_id, at, kind, text, actor, minutes))
 
 
 def _schedule(conn: sqlite3.Connection, case_id: int, policy: Policy, start: float,
@@ -54,25 +76,32 @@ def _schedule(conn: sqlite3.Connection, case_id: int, policy: Policy, start: flo
                      (case_id, index, run, start + step.after))
 
 
-def _cancel_unacknowledged(conn: sqlite3.Connection, case_id: int, policy: Policy | None) -> int:
-    """Stop the steps that run only while nobody works the case, and their unsent messages."""
+def _unacknowledged_steps(conn: sqlite3.Connection, case_id: int, policy: Policy | None,
+                          to_state: str) -> int:
+    """Move the pending steps that run only while nobody works the case to `to_state`, and
+    cancel their unsent messages."""
     steps = [i for i, s in enumerate(policy.steps) if s.condition is Condition.UNACKNOWLEDGED] \
         if policy else []
-    cancelled = 0
+    changed = 0
     if steps:
         marks = ",".join("?" * len(steps))
-        cancelled += conn.execute(
-            f"UPDATE escalation_timers SET state = 'cancelled' WHERE case_id = ? AND state ="
-            f" 'pending' AND step IN ({marks})", (case_id, *steps)).rowcount
-    cancelled += conn.execute(
+        changed += conn.execute(
+            f"UPDATE escalation_timers SET state = ? WHERE case_id = ? AND state = 'pending'"
+            f" AND step IN ({marks})", (to_state, case_id, *steps)).rowcount
+    changed += conn.execute(
         "UPDATE outbox SET state = 'cancelled' WHERE case_id = ? AND state = 'pending'"
         " AND condition = ?", (case_id, Condition.UNACKNOWLEDGED.value)).rowcount
-    return cancelled
+    return changed
+
+
+def _cancel_suspended(conn: sqlite3.Connection, case_id: int) -> None:
+    conn.execute("UPDATE escalation_timers SET state = 'cancelled' WHERE case_id = ?"
+                 " AND state = 'suspended'", (case_id,))
 
 
 def _cancel_all(conn: sqlite3.Connection, case_id: int) -> None:
     conn.execute("UPDATE escalation_timers SET state = 'cancelled' WHERE case_id = ?"
-                 " AND state = 'pending'", (case_id,))
+                 " AND state IN ('pending', 'suspended')", (case_id,))
     conn.execute("UPDATE outbox SET state = 'cancelled' WHERE case_id = ? AND state = 'pending'",
                  (case_id,))
 
@@ -81,29 +110,66 @@ def _policy_of(row: sqlite3.Row) -> Policy | None:
     return Policy.from_snapshot(row["policy"]) if row["policy"] else None
 
 
-def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...],
-                 now: float) -> Outcome:
+def _minutes_ago(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min"
+
+
+def _retrigger(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now: float) -> None:
+    """A new episode: unacknowledged again, paged again from the first step."""
+    case_id = row["id"]
+    conn.execute("UPDATE cases SET state = ?, acknowledged_at = NULL, acknowledged_by = NULL,"
+                 " acknowledged_via = NULL, resolved_at = NULL, resolved_by = NULL,"
+                 " resolved_automatically = 0, resolution_actions = NULL, covered_by_sla = NULL"
+                 " WHERE id = ?",
+                 (apply(CaseState(row["state"]), CaseAction.RETRIGGER).value, case_id))
+    add_event(conn, case_id, now, "retriggered",
+              f"Triggered again after resolution: {trigger.evidence}")
+    policy = _policy_of(row)
+    if policy:
+        _cancel_all(conn, case_id)  # the new run replaces what is left of the old
+        run = conn.execute("SELECT COALESCE(MAX(run), -1) + 1 FROM escalation_timers"
+                           " WHERE case_id = ?", (case_id,)).fetchone()[0]
+        _schedule(conn, case_id, policy, now, run)
+
+
+def _relapse(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now: float) -> None:
+    """The same episode: back to where the case was before it resolved, with the steps its
+    resolution paused, and no new page."""
+    case_id = row["id"]
+    state = apply(CaseState(row["state"]), CaseAction.RELAPSE)
+    acknowledged = row["acknowledged_at"] is not None
+    if acknowledged:  # still in the hands of whoever acknowledged it
+        state = apply(state, CaseAction.ACKNOWLEDGE)
+    conn.execute("UPDATE cases SET state = ?, resolved_at = NULL, resolved_by = NULL,"
+                 " resolved_automatically = 0, resolution_actions = NULL, covered_by_sla = NULL"
+                 " WHERE id = ?", (state.value, case_id))
+    resumed = conn.execute("UPDATE escalation_timers SET state = 'pending' WHERE case_id = ?"
+                           " AND state = 'suspended'", (case_id,)).rowcount
+    why = "it is flapping" if row["flapping_since"] is not None else \
+        f"it resolved by itself {_minutes_ago(now - row['resolved_at'])} ago"
+    then = f"stays with {row['acknowledged_by']}" if acknowledged else \
+        f"its escalation goes on where it was ({resumed} step(s) resumed)"
+    add_event(conn, case_id, now, "retriggered",
+              f"Triggered again: {trigger.evidence}. Same episode, because {why}: the case"
+              f" is {state.value} again and {then}; nobody is paged afresh")
+
+
+def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...], now: float,
+                 flap: FlapPolicy = FLAP) -> Outcome:
     with db.transaction() as conn:
         row = find_active(conn, trigger.dedup_key)
         if row is not None:
-            case_id = row["id"]
-            state = CaseState(row["state"])
-            if state is CaseState.RESOLVED:
-                # The problem came back before anyone closed the case: page again, from step 1.
-                conn.execute("UPDATE cases SET state = ?, acknowledged_at = NULL,"
-                             " acknowledged_by = NULL, acknowledged_via = NULL, resolved_at = NULL"
-                             " WHERE id = ?", (apply(state, CaseAction.RETRIGGER), case_id))
-                add_event(conn, case_id, now, "retriggered",
-                          f"Triggered again after resolution: {trigger.evidence}")
-                policy = _policy_of(row)
-                if policy:
-                    _cancel_all(conn, case_id)  # the new run replaces what is left of the old
-                    run = conn.execute("SELECT COALESCE(MAX(run), -1) + 1 FROM escalation_timers"
-                                       " WHERE case_id = ?", (case_id,)).fetchone()[0]
-                    _schedule(conn, case_id, policy, now, run)
+            move = on_trigger(CaseState(row["state"]), row["resolved_at"],
+                              bool(row["resolved_automatically"]),
+                              row["flapping_since"] is not None, now, flap)
+            if move is CaseAction.RETRIGGER:
+                _retrigger(conn, row, trigger, now)
+            elif move is CaseAction.RELAPSE:
+                _relapse(conn, row, trigger, now)
             else:
-                add_event(conn, case_id, now, "triggered", f"Triggered again: {trigger.evidence}")
-            return Outcome(case_id, opened=False)
+                add_event(conn, row["id"], now, "triggered",
+                          f"Triggered again: {trigger.evidence}")
+            return Outcome(row["id"], opened=False)
 
         policy = choose(policies, trigger.severity, trigger.tier)
         case_id = conn.execute(
@@ -126,11 +192,96 @@ def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...],
         return Outcome(case_id, opened=True)
 
 
+def _count_transition(conn: sqlite3.Connection, row: sqlite3.Row, firing: bool, now: float,
+                      flap: FlapPolicy) -> bool:
+    """Record a fire or clear of the case's rule, start or end its flapping; say whether it
+    is flapping now."""
+    case_id = row["id"]
+    earlier = [r[0] for r in conn.execute(
+        "SELECT at FROM case_transitions WHERE case_id = ? AND at > ?",
+        (case_id, now - flap.window))]
+    conn.execute("INSERT INTO case_transitions (case_id, at, firing) VALUES (?, ?, ?)",
+                 (case_id, now, int(firing)))
+    was = row["flapping_since"] is not None
+    now_flapping = is_flapping(earlier, now, was, flap)
+    window = _minutes_ago(flap.window)
+    if now_flapping and not was:
+        conn.execute("UPDATE cases SET flapping_since = ? WHERE id = ?", (now, case_id))
+        add_event(conn, case_id, now, "flapping",
+                  f"Flapping: {len(earlier) + 1} fires and clears within {window}. The case"
+                  " stays open: a clear no longer resolves it and a fire no longer pages"
+                  f" afresh. It stops flapping after {window} without a fire or clear")
+    elif was and not now_flapping:
+        conn.execute("UPDATE cases SET flapping_since = NULL WHERE id = ?", (case_id,))
+        add_event(conn, case_id, now, "flapping",
+                  f"Stopped flapping: no fire or clear for {window}")
+    return now_flapping
+
+
+def rule_fired(db: Database, trigger: Trigger, policies: tuple[Policy, ...], now: float,
+               flap: FlapPolicy = FLAP) -> Outcome:
+    """A rule fired: open or join its case, counting the fire towards flapping."""
+    with db.transaction() as conn:
+        row = find_active(conn, trigger.dedup_key)
+        if row is not None:
+            _count_transition(conn, row, True, now, flap)
+        outcome = open_or_join(db, trigger, policies, now, flap)
+        if outcome.opened:
+            _count_transition(conn, _load(conn, outcome.case_id), True, now, flap)
+        return outcome
+
+
+def rule_cleared(db: Database, dedup_key: str, evidence: str, now: float,
+                 flap: FlapPolicy = FLAP) -> int | None:
+    """A rule cleared: its case resolves by itself, unless it is flapping, when it stays
+    open for the NOC. Returns the case's number (None: it has no case that is not closed)."""
+    with db.transaction() as conn:
+        row = find_active(conn, dedup_key)
+        if row is None:
+            return None  # resolved before it ever reached us, or its case was closed by hand
+        flapping = _count_transition(conn, row, False, now, flap)
+        state = CaseState(row["state"])
+        if not can(state, CaseAction.RESOLVE):
+            add_event(conn, row["id"], now, "rule", evidence)
+        elif flapping:
+            add_event(conn, row["id"], now, "rule",
+                      f"{evidence}; the case is flapping, so it stays {state.value}")
+        else:
+            add_event(conn, row["id"], now, "rule", evidence)
+            resolve(db, row["id"], "the agent", "none: the rule cleared by itself", now,
+                    automatic=True)
+        return row["id"]
+
+
 def _load(conn: sqlite3.Connection, case_id: int) -> sqlite3.Row:
     row = conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
     if row is None:
         raise CaseNotFound(f"there is no case {case_id}")
     return row
+
+
+def _next(row: sqlite3.Row, action: CaseAction) -> CaseState:
+    """The state `action` takes the case to; a refusal names the case and what is allowed."""
+    try:
+        return apply(CaseState(row["state"]), action)
+    except InvalidTransition as exc:
+        raise InvalidTransition(f"case {row['id']}: {exc}") from None
+
+
+def _move(conn: sqlite3.Connection, case_id: int,
+          action: CaseAction) -> tuple[sqlite3.Row, CaseState]:
+    row = _load(conn, case_id)
+    return row, _next(row, action)
+
+
+def _line(text: str) -> str:
+    """People's text on the timeline: one line (no control characters reach a terminal that
+    prints it), bounded."""
+    return clean(text.strip(), NOTE_LIMIT)
+
+
+def _with_minutes(text: str, minutes: int) -> str:
+    return f"{text} ({minutes} min)" if minutes else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,43 +293,135 @@ class AckResult:
 
 
 def acknowledge(db: Database, case_id: int, by: str, via: str, now: float) -> AckResult:
+    """new -> open, and the "unless acknowledged" steps stop at once."""
     with db.transaction() as conn:
         row = _load(conn, case_id)
         if row["acknowledged_at"] is not None:
             return AckResult(False, row["acknowledged_by"], row["acknowledged_at"],
                              row["acknowledged_via"])
-        state = CaseState(row["state"])
-        if state is not CaseState.NEW:
-            raise InvalidTransition(f"case {case_id} is {state.value}; there is nothing to"
-                                    " acknowledge")
+        state = _next(row, CaseAction.ACKNOWLEDGE)
         conn.execute("UPDATE cases SET state = ?, acknowledged_at = ?, acknowledged_by = ?,"
-                     " acknowledged_via = ? WHERE id = ?",
-                     (apply(state, CaseAction.ACKNOWLEDGE).value, now, by, via, case_id))
-        stopped = _cancel_unacknowledged(conn, case_id, _policy_of(row))
+                     " acknowledged_via = ? WHERE id = ?", (state.value, now, by, via, case_id))
+        stopped = _unacknowledged_steps(conn, case_id, _policy_of(row), "cancelled")
         add_event(conn, case_id, now, "acknowledged",
                   f"Acknowledged by {by} via {via}; escalation stopped"
-                  f" ({stopped} pending step(s) and message(s) cancelled)")
+                  f" ({stopped} pending step(s) and message(s) cancelled)", by)
         return AckResult(True, by, now, via)
 
 
-def resolve(db: Database, case_id: int, by: str, note: str, now: float) -> None:
+class UnknownPerson(LookupError):
+    pass
+
+
+def assign(db: Database, case_id: int, name: str, people: tuple[Person, ...], by: str,
+           now: float) -> CaseState:
+    """Give the case to one of `people`; returns its state. Assigning does not acknowledge:
+    the escalation goes on until somebody (the assignee or anyone) acknowledges, because
+    being handed a case is not having seen it."""
+    if not any(p.name == name for p in people):
+        known = ", ".join(p.name for p in people) or "none"
+        raise UnknownPerson(f"{name!r} is not a [[person]] in the configuration (people:"
+                            f" {known})")
     with db.transaction() as conn:
-        row = _load(conn, case_id)
-        state = apply(CaseState(row["state"]), CaseAction.RESOLVE)
-        conn.execute("UPDATE cases SET state = ?, resolved_at = ? WHERE id = ?",
-                     (state.value, now, case_id))
-        _cancel_unacknowledged(conn, case_id, _policy_of(row))
-        add_event(conn, case_id, now, "resolved", f"Resolved by {by}: {note}")
+        row, state = _move(conn, case_id, CaseAction.ASSIGN)
+        before = row["assignee"]
+        conn.execute("UPDATE cases SET assignee = ? WHERE id = ?", (name, case_id))
+        was = f" (was {before})" if before else ""
+        add_event(conn, case_id, now, "assigned", f"Assigned to {name} by {by}{was}", by)
+        return state
+
+
+def add_note(db: Database, case_id: int, text: str, by: str, now: float,
+             minutes: int = 0) -> int:
+    """A note, with the minutes of work it records; returns the case's total minutes."""
+    with db.transaction() as conn:
+        _move(conn, case_id, CaseAction.NOTE)
+        add_event(conn, case_id, now, "note",
+                  _with_minutes(f"Note by {by}: {_line(text)}", minutes), by, minutes)
+        return time_spent(conn, case_id)
+
+
+def hold(db: Database, case_id: int, reason: HoldReason, by: str, now: float,
+         note: str | None = None, minutes: int = 0) -> None:
+    with db.transaction() as conn:
+        row, state = _move(conn, case_id, CaseAction.HOLD)
+        conn.execute("UPDATE cases SET state = ?, hold_reason = ? WHERE id = ?",
+                     (state.value, reason.value, case_id))
+        before = row["hold_reason"]
+        text = f"On hold ({reason.label}) by {by}" if before is None else \
+            f"Hold reason changed from {HoldReason(before).label} to {reason.label} by {by}"
+        if note:
+            text += f": {_line(note)}"
+        add_event(conn, case_id, now, "hold", _with_minutes(text, minutes), by, minutes)
+
+
+def resume(db: Database, case_id: int, by: str, now: float, note: str | None = None) -> None:
+    """hold -> open: the wait is over and the case is being worked again."""
+    with db.transaction() as conn:
+        row, state = _move(conn, case_id, CaseAction.RESUME)
+        conn.execute("UPDATE cases SET state = ?, hold_reason = NULL WHERE id = ?",
+                     (state.value, case_id))
+        text = f"Resumed by {by} (was on hold: {HoldReason(row['hold_reason']).label})"
+        add_event(conn, case_id, now, "resumed", f"{text}: {_line(note)}" if note else text, by)
+
+
+def resolve(db: Database, case_id: int, by: str, actions: str, now: float,
+            covered_by_sla: bool | None = None, minutes: int = 0,
+            automatic: bool = False) -> None:
+    """Record the resolution: the actions taken, who resolved it, whether the SLA covers
+    it. `automatic` when watchkeeper resolved it (a rule cleared, a device reported again):
+    if the problem comes back within the flap window, the case relapses instead of paging
+    afresh."""
+    with db.transaction() as conn:
+        row, state = _move(conn, case_id, CaseAction.RESOLVE)
+        conn.execute("UPDATE cases SET state = ?, resolved_at = ?, resolved_by = ?,"
+                     " resolved_automatically = ?, resolution_actions = ?, covered_by_sla = ?,"
+                     " hold_reason = NULL WHERE id = ?",
+                     (state.value, now, by, int(automatic), _line(actions),
+                      None if covered_by_sla is None else int(covered_by_sla), case_id))
+        # Paused, not cancelled: a relapse resumes them where they were.
+        _unacknowledged_steps(conn, case_id, _policy_of(row), "suspended")
+        sla = "" if covered_by_sla is None else \
+            f"; covered by the SLA: {'yes' if covered_by_sla else 'no'}"
+        add_event(conn, case_id, now, "resolved",
+                  _with_minutes(f"Resolved by {by}: {_line(actions)}{sla}", minutes),
+                  None if automatic else by, minutes)
 
 
 def close(db: Database, case_id: int, by: str, now: float) -> None:
     with db.transaction() as conn:
-        row = _load(conn, case_id)
-        state = apply(CaseState(row["state"]), CaseAction.CLOSE)
-        conn.execute("UPDATE cases SET state = ?, closed_at = ? WHERE id = ?",
-                     (state.value, now, case_id))
+        _, state = _move(conn, case_id, CaseAction.CLOSE)
+        conn.execute("UPDATE cases SET state = ?, closed_at = ?, closed_by = ?,"
+                     " hold_reason = NULL WHERE id = ?", (state.value, now, by, case_id))
         _cancel_all(conn, case_id)
-        add_event(conn, case_id, now, "closed", f"Closed by {by}")
+        add_event(conn, case_id, now, "closed", f"Closed by {by}", by)
+
+
+def reopen(db: Database, case_id: int, by: str, reason: str, now: float) -> None:
+    """A resolved or closed case is open again, worked by whoever reopened it: it pages
+    nobody. Its resolution and closure stay on the timeline only."""
+    with db.transaction() as conn:
+        row, state = _move(conn, case_id, CaseAction.REOPEN)
+        if row["state"] == CaseState.CLOSED:
+            # Only one case per device and rule may be other than closed (dedup).
+            other = find_active(conn, row["dedup_key"])
+            if other is not None:
+                raise CaseConflict(
+                    f"case {case_id} cannot be reopened: case {other['id']} ({other['state']})"
+                    " is already open for the same device and problem; work on case"
+                    f" {other['id']}, or close it first")
+        conn.execute("UPDATE cases SET state = ?, resolved_at = NULL, resolved_by = NULL,"
+                     " resolved_automatically = 0, resolution_actions = NULL,"
+                     " covered_by_sla = NULL, closed_at = NULL, closed_by = NULL WHERE id = ?",
+                     (state.value, case_id))
+        _cancel_suspended(conn, case_id)
+        add_event(conn, case_id, now, "reopened", f"Reopened by {by}: {_line(reason)}", by)
+
+
+def time_spent(conn: sqlite3.Connection, case_id: int) -> int:
+    """Minutes of work recorded on the case's timeline."""
+    return conn.execute("SELECT COALESCE(SUM(minutes), 0) FROM case_events WHERE case_id = ?",
+                        (case_id,)).fetchone()[0]
 
 
 def find_active(conn: sqlite3.Connection, dedup_key: str) -> sqlite3.Row | None:

@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -145,22 +146,73 @@ def cmd_cases(args: argparse.Namespace) -> int:
     if not cases:
         print("No open cases." if not args.all else "No cases.")
         return 0
-    print(f"{'CASE':>5}  SEV  {'STATE':<9} {'OPENED':<23} {'CUSTOMER':<12} TITLE")
+    print(f"{'CASE':>5}  SEV  {'STATE':<14} {'ASSIGNEE':<12} {'OPENED':<23} {'CUSTOMER':<12}"
+          " TITLE")
     for c in cases:
-        print(f"{c['id']:>5}  {c['severity']:>3}  {c['state']:<9} {when(c['opened_at']):<23}"
-              f" {c['customer'][:12]:<12} {c['title']}")
+        state = c["state"] + (", flapping" if c["flapping_since"] is not None else "")
+        print(f"{c['id']:>5}  {c['severity']:>3}  {state:<14} {(c['assignee'] or '-')[:12]:<12}"
+              f" {when(c['opened_at']):<23} {c['customer'][:12]:<12} {c['title']}")
     return 0
 
 
-def format_timeline(config: CollectorConfig, case_id: int) -> str:
+def _spent(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _case_lines(conn: sqlite3.Connection, case: sqlite3.Row, now: float) -> list[str]:
+    """What a NOC engineer reads before the timeline: who has it, why it waits, the work
+    spent on it, whether it flaps, how it was resolved and closed."""
+    from alerting.cases import FLAP, HoldReason
+    from alerting.messages import when
+    from collector.casework import time_spent
+    fields = [("Assignee", case["assignee"] or "nobody")]
+    if case["state"] == "hold":
+        fields.append(("On hold", HoldReason(case["hold_reason"]).label))
+    fields.append(("Acknowledged", f"by {case['acknowledged_by']} via"
+                   f" {case['acknowledged_via']} at {when(case['acknowledged_at'])}"
+                   if case["acknowledged_at"] is not None else "not yet"))
+    fields.append(("Time spent", _spent(time_spent(conn, case["id"]))))
+    if case["flapping_since"] is not None:
+        last = conn.execute("SELECT at, firing FROM case_transitions WHERE case_id = ?"
+                            " ORDER BY at DESC LIMIT 1", (case["id"],)).fetchone()
+        latest = f"{'fire' if last['firing'] else 'clear'} at {when(last['at'])}"
+        if now - last["at"] < FLAP.window:
+            flapping = (f"since {when(case['flapping_since'])}; the latest was a {latest}. It"
+                        " is not paged afresh, and stops flapping after"
+                        f" {FLAP.window / 60:g} min without a fire or clear")
+        else:
+            # Ended lazily, by the next fire or clear: until then the case waits for a person.
+            flapping = (f"since {when(case['flapping_since'])}, quiet since the latest, a"
+                        f" {latest}. It stays open until someone resolves it; the next fire or"
+                        " clear ends the flapping")
+        fields.append(("Flapping", flapping))
+    if case["resolved_at"] is not None:
+        fields += [("Resolved", f"by {case['resolved_by']} at {when(case['resolved_at'])}"),
+                   ("Actions taken", case["resolution_actions"]),
+                   ("Covered by SLA", {None: "not stated", 0: "no", 1: "yes"}[
+                       case["covered_by_sla"]])]
+    if case["closed_at"] is not None:
+        fields.append(("Closed", f"by {case['closed_by']} at {when(case['closed_at'])}"))
+    return [f"  {label + ':':<16}{value}" for label, value in fields]
+
+
+def format_timeline(config: CollectorConfig, case_id: int, now: float | None = None) -> str:
+    """The case as `case show` prints it; `now` (default: the system clock) tells whether a
+    flapping case has been quiet for a whole flap window."""
     from alerting.messages import when
     from collector.store.db import Database
+    from watchkeeper.clock import SystemClock
     db = Database(config.database)
     case = db.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
     if case is None:
         raise LookupError(f"there is no case {case_id}")
+    now = SystemClock().now() if now is None else now
     lines = [f"Case #{case['id']}  severity {case['severity']}  {case['state']}  "
-             f"{case['customer']}: {case['title']}"]
+             f"{case['customer']}: {case['title']}", *_case_lines(db.conn, case, now),
+             "Timeline:"]
     for ev in db.conn.execute("SELECT * FROM case_events WHERE case_id = ? ORDER BY id",
                               (case_id,)):
         lines.append(f"  {when(ev['at'])}  {ev['kind']:<13} {ev['text']}")
@@ -177,26 +229,119 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ack(args: argparse.Namespace) -> int:
+def _os_user() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the user database
+        return "cli"
+
+
+def _change(args: argparse.Namespace,
+            do: Callable[[Database, CollectorConfig, float], str]) -> int:
+    """Run one change to a case as `args.by`; a refusal says why (and what is allowed) and
+    exits 1."""
     from alerting.cases import InvalidTransition
-    from alerting.messages import when
-    from collector.casework import CaseNotFound, acknowledge
+    from collector.casework import CaseConflict, CaseNotFound, UnknownPerson
     from collector.store.db import Database
     from watchkeeper.clock import SystemClock
 
     config = load_or_exit(args.config)
+    if config.person(args.by) is None:
+        # Recorded as given: the timeline must say who acted even if they are not paged.
+        print(f"watchkeeper: note: {args.by!r} is not a [[person]] in {config.source};"
+              " recorded as given", file=sys.stderr)
     try:
-        result = acknowledge(Database(config.database), args.case, args.by, "cli",
-                             SystemClock().now())
-    except (CaseNotFound, InvalidTransition) as exc:
+        print(do(Database(config.database), config, SystemClock().now()))
+    except (CaseNotFound, InvalidTransition, CaseConflict, UnknownPerson) as exc:
         print(f"watchkeeper: {exc}", file=sys.stderr)
         return 1
-    if result.acknowledged:
-        print(f"Case {args.case} acknowledged by {result.by}; its escalation has stopped.")
-    else:
-        print(f"Case {args.case} was already acknowledged by {result.by} via {result.via}"
-              f" at {when(result.at)}.")
     return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    from alerting.messages import when
+    from collector.casework import acknowledge
+
+    def do(db: Database, _: CollectorConfig, now: float) -> str:
+        result = acknowledge(db, args.case, args.by, "cli", now)
+        if result.acknowledged:
+            return f"Case {args.case} acknowledged by {result.by}; its escalation has stopped."
+        return (f"Case {args.case} was already acknowledged by {result.by} via {result.via}"
+                f" at {when(result.at)}.")
+    return _change(args, do)
+
+
+def cmd_case_assign(args: argparse.Namespace) -> int:
+    from alerting.cases import CaseState
+    from collector.casework import assign
+
+    def do(db: Database, config: CollectorConfig, now: float) -> str:
+        state = assign(db, args.case, args.person, config.people, args.by, now)
+        told = f"Case {args.case} is assigned to {args.person}."
+        if state is CaseState.NEW:
+            told += (" It is not acknowledged yet, so its escalation goes on until someone"
+                     f" runs: watchkeeper ack {args.case}")
+        return told
+    return _change(args, do)
+
+
+def cmd_case_note(args: argparse.Namespace) -> int:
+    from collector.casework import add_note
+
+    def do(db: Database, _: CollectorConfig, now: float) -> str:
+        total = add_note(db, args.case, args.text, args.by, now, args.minutes)
+        return f"Note added to case {args.case}; {_spent(total)} spent on it in all."
+    return _change(args, do)
+
+
+def cmd_case_hold(args: argparse.Namespace) -> int:
+    from alerting.cases import HoldReason
+    from collector.casework import hold
+
+    def do(db: Database, _: CollectorConfig, now: float) -> str:
+        reason = HoldReason(args.reason)
+        hold(db, args.case, reason, args.by, now, args.note, args.minutes)
+        return (f"Case {args.case} is on hold: {reason.label}. When work goes on:"
+                f" watchkeeper case resume {args.case}")
+    return _change(args, do)
+
+
+def cmd_case_resume(args: argparse.Namespace) -> int:
+    from collector.casework import resume
+
+    def do(db: Database, _: CollectorConfig, now: float) -> str:
+        resume(db, args.case, args.by, now, args.note)
+        return f"Case {args.case} is open again."
+    return _change(args, do)
+
+
+def cmd_case_resolve(args: argparse.Namespace) -> int:
+    from collector.casework import resolve
+
+    def do(db: Database, _: CollectorConfig, now: float) -> str:
+        covered = None if args.covered_by_sla is None else args.covered_by_sla == "yes"
+        resolve(db, args.case, args.by, args.actions, now, covered, args.minutes)
+        return f"Case {args.case} is resolved; close it with: watchkeeper case close {args.case}"
+    return _change(args, do)
+
+
+def cmd_case_close(args: argparse.Namespace) -> int:
+    from collector.casework import close
+
+    def do(db: Database, _: CollectorConfig, now: float) -> str:
+        close(db, args.case, args.by, now)
+        return f"Case {args.case} is closed."
+    return _change(args, do)
+
+
+def cmd_case_reopen(args: argparse.Namespace) -> int:
+    from collector.casework import reopen
+
+    def do(db: Database, _: CollectorConfig, now: float) -> str:
+        reopen(db, args.case, args.by, args.reason, now)
+        return f"Case {args.case} is open again."
+    return _change(args, do)
 
 
 def _open_device(args: argparse.Namespace) -> tuple[Database, sqlite3.Row] | None:
@@ -275,6 +420,77 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _by_arg(p: argparse.ArgumentParser, does: str) -> None:
+    p.add_argument("--by", default=_os_user(), metavar="PERSON",
+                   help=f"who {does}, as the timeline records it: a [[person]] name from"
+                        " collector.toml (default: your login name)")
+
+
+def _case_parsers(sub: argparse._SubParsersAction) -> None:
+    from alerting.cases import HoldReason
+    case = sub.add_parser(
+        "case", help="look at or work one case",
+        description="Look at one case, or move it through its states: new -> open (ack)"
+                    " -> hold -> resolved -> closed, and reopen. Every change goes on the"
+                    " case's timeline with who made it and when.")
+    case_sub = case.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], summary: str,
+            description: str, by: str | None) -> argparse.ArgumentParser:
+        p = case_sub.add_parser(name, help=summary, description=description)
+        p.add_argument("case", type=int, help="the case number")
+        p.set_defaults(func=func)
+        if by:
+            _by_arg(p, by)
+        _config_arg(p)
+        return p
+
+    add("show", cmd_case_show, "print a case and its timeline",
+            "Print a case (assignee, hold reason, time spent, flapping, resolution, closure)"
+            " and its whole timeline.", None)
+    p = add("assign", cmd_case_assign, "give a case to a person",
+            "Give a case to a [[person]] from collector.toml. This does not acknowledge it: the"
+            " escalation goes on until someone runs `watchkeeper ack`.", "assigns it")
+    p.add_argument("person", metavar="PERSON", help="a [[person]] name from collector.toml")
+    p = add("note", cmd_case_note, "add a note, and the time it took",
+            "Add a note to the case's timeline, with the minutes of work it records.",
+            "writes it")
+    p.add_argument("text", metavar="TEXT", help="the note")
+    _minutes_arg(p)
+    p = add("hold", cmd_case_hold, "put an open case on hold, with the reason",
+            "Put an acknowledged case on hold while it waits. Run it again to change the"
+            " reason; `case resume` ends the wait.", "puts it on hold")
+    p.add_argument("--reason", required=True, choices=[r.value for r in HoldReason],
+                   help="why it waits: " + ", ".join(
+                       r.value if r.label.lower() == r.value.replace("-", " ")
+                       else f"{r.value} ({r.label})" for r in HoldReason))
+    p.add_argument("--note", help="more about the wait, for the timeline")
+    _minutes_arg(p)
+    p = add("resume", cmd_case_resume, "end a hold: the case is open again",
+            "End a hold: the case is open, being worked, again.", "resumes it")
+    p.add_argument("--note", help="what ended the wait, for the timeline")
+    p = add("resolve", cmd_case_resolve, "record the resolution",
+            "Resolve a case: the actions taken, who resolved it (--by) and whether the SLA"
+            " covers it. Its \"unless acknowledged\" escalation steps stop.", "resolves it")
+    p.add_argument("--actions", required=True, metavar="TEXT", help="the actions taken")
+    p.add_argument("--covered-by-sla", choices=["yes", "no"],
+                   help="whether the customer's SLA covers the work (default: not stated)")
+    _minutes_arg(p)
+    add("close", cmd_case_close, "close a case",
+            "Close a case: its escalation and customer status messages stop, and a new"
+            " trigger for the same device and problem opens a new case.", "closes it")
+    p = add("reopen", cmd_case_reopen, "reopen a resolved or closed case",
+            "Reopen a resolved or closed case: it is open again, in the hands of whoever"
+            " reopens it (it pages nobody). A closed case cannot be reopened while a newer"
+            " case for the same device and problem is not closed.", "reopens it")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the timeline")
+
+
+def _minutes_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--minutes", type=_positive, default=0, metavar="M",
+                   help="minutes of work to add to the case's time spent")
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     col = sub.add_parser("collector", help="set up and run the collector",
                          description="Set up and run the collector service.")
@@ -309,20 +525,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _config_arg(p)
     p.set_defaults(func=cmd_cases)
-
-    case = sub.add_parser("case", help="one case", description="Look at one case.")
-    case_sub = case.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = case_sub.add_parser("show", help="print a case and its timeline",
-                            description="Print a case and its whole timeline.")
-    p.add_argument("case", type=int, help="the case number")
-    _config_arg(p)
-    p.set_defaults(func=cmd_case_show)
+    _case_parsers(sub)
 
     p = sub.add_parser("ack", help="acknowledge a case",
                        description="Acknowledge a case: it becomes open and its escalation stops.")
     p.add_argument("case", type=int, help="the case number")
-    p.add_argument("--by", default=os.environ.get("USER", "cli"),
-                   help="who acknowledges (default: $USER)")
+    _by_arg(p, "acknowledges")
     _config_arg(p)
     p.set_defaults(func=cmd_ack)
 

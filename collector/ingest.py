@@ -40,7 +40,7 @@ def _transition(db: Database, config: CollectorConfig, device: Device, t: Transi
     key = rule_dedup_key(device.id, t)
     summary = clean(t.summary, 500)
     if t.kind is TransitionKind.FIRING:
-        outcome = casework.open_or_join(db, casework.Trigger(
+        outcome = casework.rule_fired(db, casework.Trigger(
             severity=t.severity, customer=device.customer,
             tier=config.tier_of(device.customer), device_id=device.id,
             title=f"{clean(device.hostname)}: {summary}", source=CaseSource.RULE, dedup_key=key,
@@ -48,15 +48,11 @@ def _transition(db: Database, config: CollectorConfig, device: Device, t: Transi
         log.warning("rule %s firing; case %d", t.rule, outcome.case_id,
                     extra={"device": device.id, "case": outcome.case_id})
         return
-    row = casework.find_active(db.conn, key)
-    if row is None:
-        return  # resolved before it ever reached us, or its case was closed by hand
-    casework.add_event(db.conn, row["id"], now, "rule",
-                       f"Rule {t.rule} cleared on the agent, value {t.value:g}")
-    if can(CaseState(row["state"]), CaseAction.RESOLVE):
-        casework.resolve(db, row["id"], "the agent", f"rule {t.rule} cleared", now)
-    log.info("rule %s resolved; case %d", t.rule, row["id"],
-             extra={"device": device.id, "case": row["id"]})
+    case_id = casework.rule_cleared(db, key, f"Rule {t.rule} cleared on the agent, value"
+                                             f" {t.value:g}", now)
+    if case_id is not None:
+        log.info("rule %s cleared; case %d", t.rule, case_id,
+                 extra={"device": device.id, "case": case_id})
 
 
 def _recovered(db: Database, config: CollectorConfig, device: Device, now: float) -> None:

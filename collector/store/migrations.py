@@ -152,4 +152,32 @@ MIGRATIONS: tuple[str, ...] = (
     -- case-insensitively.
     CREATE INDEX devices_hostname ON devices (hostname COLLATE NOCASE);
     """,
+    # 3: the whole case record (SPEC 5): assignee, hold reason, resolution and closure,
+    # who did each thing on the timeline and the minutes it took, and flapping.
+    # An escalation timer may now also be 'suspended': a resolution pauses the steps that
+    # run only while nobody works the case, and a relapse (the problem back within the flap
+    # window) resumes them where they were instead of paging afresh.
+    """
+    ALTER TABLE cases ADD COLUMN assignee TEXT;
+    ALTER TABLE cases ADD COLUMN hold_reason TEXT;
+    ALTER TABLE cases ADD COLUMN resolved_by TEXT;
+    -- 1 when watchkeeper resolved it (a rule cleared, a device reported again), not a person
+    ALTER TABLE cases ADD COLUMN resolved_automatically INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE cases ADD COLUMN resolution_actions TEXT;
+    -- 1 covered by the SLA, 0 not, NULL not stated
+    ALTER TABLE cases ADD COLUMN covered_by_sla INTEGER;
+    ALTER TABLE cases ADD COLUMN closed_by TEXT;
+    -- Set while the case is flapping: since when
+    ALTER TABLE cases ADD COLUMN flapping_since REAL;
+    -- Who did it (NULL: watchkeeper itself), and the minutes of work it records
+    ALTER TABLE case_events ADD COLUMN actor TEXT;
+    ALTER TABLE case_events ADD COLUMN minutes INTEGER NOT NULL DEFAULT 0;
+    -- Each fire and clear of a rule, per case: the flap window counts these.
+    CREATE TABLE case_transitions (
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        at REAL NOT NULL,
+        firing INTEGER NOT NULL
+    );
+    CREATE INDEX case_transitions_case_at ON case_transitions (case_id, at);
+    """,
 )

@@ -52,6 +52,9 @@ _SAMPLER_SETTINGS = """
 # windows_server_backup = true   # Windows only (default there): from the event log
 # veeam = true                   # Windows only (default there): Veeam Agent and Veeam B&R
 # detect_rsnapshot = true        # this host's rsnapshot, if /etc/rsnapshot.conf names a logfile
+# refresh = "1h"                 # restic/borg, local repository: asked again when it changed,
+#                                # else after this long ("0s": every run)
+# remote_interval = "30m"        # restic/borg, remote repository: asked this often
 # [[sampler.backup.restic]]
 # job = "nightly"
 # repository = "sftp:backup@nas:/restic"
@@ -79,6 +82,8 @@ _SAMPLER_SETTINGS = """
 # [sampler.updates]
 # manager = "apt"                # apt | dnf | windows; detected when unset
 # timeout = "10m"
+# refresh = "24h"                # asked again when the packages or lists changed, else after
+#                                # this long (default 24h; Windows: 6h)
 
 # [sampler.inventory]
 # software = true                # list installed packages

@@ -7,11 +7,15 @@ are naive local time, verified with borg 1.2.4) or, on failure, borg's JSON log 
 
 Like restic, borg keeps no record of failed runs: they show as a growing success age
 (see ../shared/notes/platform.md, 3d).
+
+Each run costs borg's key derivation, so the backup sampler asks again only when `state`
+(from a few stat calls) has changed, or after its refresh period (see `_recheck`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -27,6 +31,7 @@ from agent.samplers._backup_common import (
     timeout,
 )
 from agent.samplers._command import CommandError, CommandResult, run_command
+from agent.samplers._recheck import entries, stat
 from watchkeeper.tomlconf import Table
 
 TOOL = "borg"
@@ -90,6 +95,30 @@ def environment(job: BorgJob, base_dir: Path, passphrase: str | None) -> dict[st
     if passphrase is not None:
         env["BORG_PASSPHRASE"] = passphrase
     return env
+
+
+# Every committed transaction N (a backup, a prune, a checkpoint during a long backup)
+# writes hints.N, index.N and integrity.N and deletes the previous ones; the repokey is kept
+# in `config`. lock.exclusive is there while anyone holds the lock: a `borg create` for its
+# whole run, and `borg list` itself only while it runs (verified with borg 1.2.4).
+_STATE_PREFIXES = ("hints.", "index.", "integrity.")
+_STATE_NAMES = frozenset({"config", "lock.exclusive"})
+
+
+def is_state_file(name: str) -> bool:
+    """A file in a repository's top directory whose change can change `borg list`'s answer
+    (or make it "running")."""
+    return name in _STATE_NAMES or name.startswith(_STATE_PREFIXES)
+
+
+def state(job: BorgJob, local: bool) -> Hashable:
+    """What `borg list` answers from: the passphrase file (a passcommand's answer cannot be
+    seen without running it) and, for a `local` repository, its transaction files. Not the
+    top directory's own mtime: `borg list` changes it, by taking and dropping its lock."""
+    secret = stat(Path(job.passphrase_file)) if job.passphrase_file is not None else None
+    if not local:
+        return (secret,)
+    return secret, entries(Path(job.repository), is_state_file)
 
 
 def _local_time(text: str, tz: tzinfo | None) -> float:

@@ -7,11 +7,16 @@ wins) or, on failure, the exit status and restic's "Fatal:" line.
 
 restic keeps no record of failed runs: a backup that fails leaves no snapshot, which shows
 up here as a growing success age (see ../shared/notes/platform.md, 3c).
+
+Each run costs restic's key derivation (~0.5 CPU s), so the backup sampler asks again only
+when `state` (what the answer depends on, from a few stat calls) has changed, or after its
+refresh period (see `_recheck`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +32,7 @@ from agent.samplers._backup_common import (
     timeout,
 )
 from agent.samplers._command import CommandError, CommandResult, run_command
+from agent.samplers._recheck import names, stat
 from watchkeeper.tomlconf import Table
 
 TOOL = "restic"
@@ -83,6 +89,18 @@ def argv(job: ResticJob) -> list[str]:
 def environment(job: ResticJob, default_cache: Path) -> dict[str, str]:
     return {"RESTIC_REPOSITORY": job.repository, "RESTIC_PASSWORD_FILE": job.password_file,
             "RESTIC_CACHE_DIR": job.cache_dir or str(default_cache)}
+
+
+def state(job: ResticJob, local: bool) -> Hashable:
+    """What `restic snapshots` answers from: the password file and, for a `local`
+    repository, its config, keys and snapshot names (a snapshot file is named by the hash
+    of its content and never changed, so its name stands for it). Locks are left out:
+    `--no-lock` does not read them. A remote repository is only asked over the network."""
+    secret = stat(Path(job.password_file))
+    if not local:
+        return (secret,)
+    repo = Path(job.repository)
+    return secret, stat(repo / "config"), names(repo / "keys"), names(repo / "snapshots")
 
 
 def _time(text: str) -> float:

@@ -8,7 +8,9 @@
   whatever cannot be read is left out.
 - Packages: dpkg-query on Debian and Ubuntu, rpm on RPM systems, whichever is found first
   (`package_manager`). Only installed packages: dpkg also knows removed ones whose
-  configuration files remain ("rc"), and those are not installed software.
+  configuration files remain ("rc"), and those are not installed software. Listed again
+  only when the package database changed (`Reader`): the list is the costly part of the
+  inventory, and it is a function of that database.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from __future__ import annotations
 import platform
 import shlex
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 from agent.samplers._command import run_command
+from agent.samplers._recheck import package_db_state
 from agent.samplers.inventory import PlatformFacts
 
 OS_RELEASE = (Path("/etc/os-release"), Path("/usr/lib/os-release"))
@@ -131,14 +134,32 @@ def _first_readable(paths: tuple[Path, ...]) -> str:
     return ""
 
 
-def read(software: bool) -> PlatformFacts:
-    try:
-        cpuinfo = CPUINFO.read_text(errors="replace")
-    except OSError:
-        cpuinfo = ""
-    return PlatformFacts(
-        os={**parse_os_release(_first_readable(OS_RELEASE)), "kernel": platform.release()},
-        cpu_model=parse_cpuinfo(cpuinfo),
-        machine=read_machine(),
-        software=read_software() if software else None,
-    )
+class Reader:
+    """Reads the facts, keeping the package list while the package database's fingerprint
+    (`package_db_state`: inode, mtime and size of its files) is unchanged. dpkg replaces
+    its status file and rpm writes its database on every change, so no refresh period is
+    needed; a restarted agent lists the packages afresh."""
+
+    def __init__(self, which: Callable[[str], str | None] = shutil.which,
+                 state: Callable[[], Hashable] = package_db_state) -> None:
+        self._which = which
+        self._state = state
+        self._software: tuple[Hashable, dict[str, Any] | None] | None = None
+
+    def software(self) -> dict[str, Any] | None:
+        fingerprint = self._state()  # before listing: a change while it runs counts next time
+        if self._software is None or self._software[0] != fingerprint:
+            self._software = (fingerprint, read_software(self._which))
+        return self._software[1]
+
+    def read(self, software: bool) -> PlatformFacts:
+        try:
+            cpuinfo = CPUINFO.read_text(errors="replace")
+        except OSError:
+            cpuinfo = ""
+        return PlatformFacts(
+            os={**parse_os_release(_first_readable(OS_RELEASE)), "kernel": platform.release()},
+            cpu_model=parse_cpuinfo(cpuinfo),
+            machine=read_machine(),
+            software=self.software() if software else None,
+        )

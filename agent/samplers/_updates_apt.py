@@ -11,18 +11,36 @@ An update is a security update when one of the origins in parentheses is a secur
 archive ("...-security": Debian-Security, Ubuntu's jammy-security). `apt list
 --upgradable` is not used: apt warns that its output is not a stable interface.
 The answer is only as fresh as the package lists, which apt-daily.timer refreshes.
+
+It depends on the installed packages (dpkg's status), the package lists, apt's cache and
+pinning, and the reboot flag is reported with it: `state` fingerprints all of these, and
+the sampler asks apt again only when it changed (or daily).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 
 from agent.samplers._command import run_command
+from agent.samplers._recheck import dpkg_state, entries, stat
 from agent.samplers.updates import Pending
 
 ARGV = ("apt-get", "-s", "-o", "Debug::NoLocking=true", "dist-upgrade")
 # Written by packages (kernel, libc) whose update needs a restart; removed at boot.
 REBOOT_FLAG = Path("/var/run/reboot-required")
+# `apt-get update` replaces files here; apt's binary cache of them; pinning.
+LISTS = Path("/var/lib/apt/lists")
+PKGCACHE = Path("/var/cache/apt/pkgcache.bin")
+PREFERENCES = Path("/etc/apt/preferences")
+PREFERENCES_D = Path("/etc/apt/preferences.d")
+
+
+def state() -> Hashable:
+    """What the answer depends on, from stat calls: checked every run, so a new reboot
+    flag or an installed package is reported on the next run."""
+    return (dpkg_state(), entries(LISTS), stat(PKGCACHE), stat(PREFERENCES),
+            entries(PREFERENCES_D), REBOOT_FLAG.exists())
 
 
 def parse(text: str) -> tuple[int, int]:

@@ -13,22 +13,37 @@ so the parsers are tested on output written in the documented format:
   package can appear under several advisories.
 - `dnf -q needs-restarting -r`: exit 1 when a reboot is needed, 0 when not. Without
   dnf-plugins-core the command does not exist, which also exits 1 ("No such command").
+
+All three answer from the rpm database and dnf's system cache (the one `--cacheonly` lets
+an unprivileged user read; dnf(8)): `state` fingerprints both, and the sampler asks dnf
+again only when it changed (or daily). A reboot, which also changes needs-restarting's
+answer, restarts the agent.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
+from pathlib import Path
 
 from agent.samplers._command import run_command
+from agent.samplers._recheck import entries, rpmdb_state
 from agent.samplers.updates import Pending
 
 CHECK_UPDATE = ("dnf", "-q", "--cacheonly", "check-update")
 SECURITY = ("dnf", "-q", "--cacheonly", "updateinfo", "list", "--security")
 NEEDS_RESTARTING = ("dnf", "-q", "needs-restarting", "-r")
 UPDATES_AVAILABLE = 100
+# dnf 4's and dnf 5's system caches: metadata (*.solv, repository directories) is
+# replaced here when dnf-makecache.timer refreshes it.
+CACHES = (Path("/var/cache/dnf"), Path("/var/cache/libdnf5"))
 # name-[epoch:]version-release.arch; advisory IDs ("FEDORA-2026-1a2b", "RHSA-2026:1234")
 # have no ".arch" and never match.
 _NEVRA = re.compile(r"^(?P<name>\S+)-(?:\d+:)?[^-\s]+-[^-\s]+\.(?P<arch>[A-Za-z0-9_]+)$")
+
+
+def state() -> Hashable:
+    return rpmdb_state(), tuple(entries(cache) for cache in CACHES)
 
 
 def parse_check_update(text: str) -> int:

@@ -11,12 +11,16 @@ An update counts as a security update when Microsoft rated it (`MsrcSeverity`), 
 it is classified "Security Updates" or "Critical Updates". Classifications are matched by
 their category IDs, which are the same in every language; the English names are a
 fallback only.
+
+The search is slow, so the sampler runs it at most every few hours (updates.REFRESH), and
+sooner only when `state` changes: the registry keys Windows creates when installed updates
+wait for a restart (see ../shared/notes/platform.md, 3i), which is when the answer changes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from agent.samplers._powershell import run_powershell
@@ -51,6 +55,29 @@ SECURITY_NAMES = frozenset({"security updates", "critical updates"})
 # IUpdateSearcher.Search's OperationResultCode: 2 succeeded, 3 succeeded with errors
 # (some updates could not be evaluated; the rest are listed), 4 failed, 5 aborted.
 RESULT_USABLE = frozenset({2, 3})
+# Under HKEY_LOCAL_MACHINE; they exist while a restart is pending and are removed by it.
+REBOOT_KEYS = (
+    r"SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired",
+    r"SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending",
+)
+
+
+def _key_exists(path: str) -> bool | None:
+    """Whether the key `path` under HKEY_LOCAL_MACHINE exists; None when it cannot be
+    told (no access)."""
+    import winreg  # Windows only, and only the updates sampler needs it
+
+    try:
+        winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, path).Close()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
+def state(exists: Callable[[str], bool | None] = _key_exists) -> Hashable:
+    return tuple(exists(key) for key in REBOOT_KEYS)
 
 
 def is_security(update: Mapping[str, Any]) -> bool:

@@ -10,13 +10,20 @@ Event logs are read over a window (EVENT_WINDOW_DAYS): a job that stops writing 
 drop out of it and silently stop being reported. So the sampler remembers each event-log
 job's last run and success (checkpoint "backup") and keeps reporting it, as unknown, with
 its success age still growing, for FORGET_AFTER.
+
+restic and borg are asked again only when their answer may have changed (`_recheck`): a
+local repository when a cheap fingerprint of its files changed, or `refresh` after the
+last real run; a remote one, which cannot be fingerprinted without the network,
+`remote_interval` after it; either every run while its last answer is not "ok". In between
+the last answer is reported again, its ages computed from now, so "no backup for N hours"
+fires on time.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -37,6 +44,7 @@ from agent.samplers._backup_common import (
     BackupStatus,
     clip,
 )
+from agent.samplers._recheck import Checks
 from watchkeeper.tomlconf import Table
 
 log = logging.getLogger(__name__)
@@ -44,6 +52,11 @@ log = logging.getLogger(__name__)
 ON_WINDOWS = sys.platform == "win32"
 CHECKPOINT = "backup"
 FORGET_AFTER = 31 * 86400.0
+REFRESH = 3600.0
+"""Default `refresh`: a local restic/borg repository is asked again after this many seconds,
+changed or not."""
+REMOTE_INTERVAL = 1800.0
+"""Default `remote_interval`: seconds between real checks of a remote repository."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +68,8 @@ class BackupSettings:
     windows_server_backup: bool = False
     veeam: bool = False
     detect_rsnapshot: bool = True
+    refresh: float = REFRESH
+    remote_interval: float = REMOTE_INTERVAL
 
     @property
     def event_tools(self) -> tuple[str, ...]:
@@ -69,6 +84,12 @@ def _windows_only(t: Table, key: str) -> bool:
     return value
 
 
+def _seconds(t: Table, key: str, default: float) -> float:
+    """A duration in seconds; "0s" means every run."""
+    value = t.duration(key, default)
+    return default if value is None else float(value)  # None: refused, and reported
+
+
 def configure_backup(t: Table) -> BackupSettings:
     """Validate `[sampler.backup]`; job names must be unique per tool (they are labels)."""
     settings = BackupSettings(
@@ -79,6 +100,8 @@ def configure_backup(t: Table) -> BackupSettings:
         windows_server_backup=_windows_only(t, "windows_server_backup"),
         veeam=_windows_only(t, "veeam"),
         detect_rsnapshot=bool(t.bool("detect_rsnapshot", True)),
+        refresh=_seconds(t, "refresh", REFRESH),
+        remote_interval=_seconds(t, "remote_interval", REMOTE_INTERVAL),
     )
     jobs: dict[str, Iterable[Any]] = {"restic": settings.restic, "borg": settings.borg,
                                       "rsnapshot": settings.rsnapshot,
@@ -168,6 +191,12 @@ def carry_forward(
 
 # --- the sampler -------------------------------------------------------------------------
 
+def is_local(repository: str) -> bool:
+    """A local repository: the configuration accepts an absolute path, or else a remote
+    location ("sftp:...", "ssh://...", "user@host:path"), which never is one."""
+    return Path(repository).is_absolute()
+
+
 def _guarded(tool: str, job: str, ask: Callable[[], BackupStatus]) -> BackupStatus:
     """One job's status; a bug in reading one job must not cost the others theirs."""
     try:
@@ -217,6 +246,7 @@ class BackupSampler(Configurable):
         self.rsnapshot_config = rsnapshot_config
         self.memory = load_memory(saved)
         self.said = _Said()
+        self.checks: Checks[tuple[str, str], BackupStatus] = Checks()
 
     @classmethod
     def configure(cls, t: Table) -> BackupSettings:
@@ -232,9 +262,11 @@ class BackupSampler(Configurable):
         """The status of every configured or detected job, in configuration order (the
         event-log jobs are added by `collect`)."""
         s = self.settings
-        out = [_guarded(restic.TOOL, j.job, partial(restic.status, j, self.restic_cache))
+        out = [self._checked(restic.TOOL, j.job, j.repository, partial(restic.state, j),
+                             partial(restic.status, j, self.restic_cache), now)
                for j in s.restic]
-        out += [_guarded(borg.TOOL, j.job, partial(borg.status, j, self.borg_base))
+        out += [self._checked(borg.TOOL, j.job, j.repository, partial(borg.state, j),
+                              partial(borg.status, j, self.borg_base), now)
                 for j in s.borg]
         rsnapshot_jobs = list(s.rsnapshot)
         if not rsnapshot_jobs and s.detect_rsnapshot:
@@ -246,6 +278,16 @@ class BackupSampler(Configurable):
         out += [_guarded(marker.TOOL, j.job, partial(marker.status, j, now))
                 for j in s.marker]
         return out
+
+    def _checked(self, tool: str, job: str, repository: str,
+                 state: Callable[[bool], Hashable], ask: Callable[[], BackupStatus],
+                 now: float) -> BackupStatus:
+        """The job's status: asked of its tool when `must_run` says so, else the last one."""
+        local = is_local(repository)
+        max_age = self.settings.refresh if local else self.settings.remote_interval
+        return self.checks.answer((tool, job), state(local), now, max_age,
+                                  partial(_guarded, tool, job, ask),
+                                  ok=lambda s: s.last_result is BackupResult.OK)
 
     def collect(self, now: float) -> list[Observation]:
         statuses = self.statuses(now)

@@ -10,7 +10,7 @@ The document must be the same from run to run on an unchanged host, or every run
 send it: lists are sorted, and the only time in it is the boot time (a reboot is worth
 recording). Platform facts (OS name and version, CPU model, vendor/product/serial, the
 installed packages) come from `_inventory_linux` or `_inventory_windows`, chosen in
-`read_platform` only; the rest comes from psutil on every platform.
+`platform_reader` only; the rest comes from psutil on every platform.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psutil
@@ -179,17 +180,23 @@ def read_host() -> Host:
     )
 
 
-def read_platform(software: bool) -> PlatformFacts:
+def platform_reader() -> Callable[[bool], PlatformFacts]:
+    """This platform's facts reader, `read(software)`. Linux's keeps the package list
+    between runs while the package database is unchanged, so one reader is made per
+    sampler."""
     # Imported here: only this platform's module is loaded.
     if sys.platform == "win32":
         from agent.samplers._inventory_windows import read
-    else:
-        from agent.samplers._inventory_linux import read
-    return read(software)
+
+        return read
+    from agent.samplers._inventory_linux import Reader
+
+    return Reader().read
 
 
-def read_inventory(settings: InventorySettings) -> dict[str, Any]:
-    return document(read_host(), read_platform(settings.software))
+def read_inventory(settings: InventorySettings,
+                   read_facts: Callable[[bool], PlatformFacts] | None = None) -> dict[str, Any]:
+    return document(read_host(), (read_facts or platform_reader())(settings.software))
 
 
 @register("inventory")
@@ -198,11 +205,11 @@ class InventorySampler(Configurable):
     interval = 3600.0
 
     def __init__(self, settings: InventorySettings, saved: Mapping[str, Any] | None = None,
-                 read: Callable[[InventorySettings], Mapping[str, Any]] = read_inventory
+                 read: Callable[[InventorySettings], Mapping[str, Any]] | None = None
                  ) -> None:
         self.settings = settings
         self.last: Mapping[str, Any] | None = saved
-        self._read = read
+        self._read = read or partial(read_inventory, read_facts=platform_reader())
 
     @classmethod
     def configure(cls, t: Table) -> InventorySettings:

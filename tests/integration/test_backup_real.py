@@ -4,6 +4,9 @@ way an admin writes agent.toml, reports on them.
 
 borg and rsnapshot write naive local time, so those tests run in a zone far from UTC: a
 time-zone mistake would show as an age off by hours.
+
+restic and borg are run again only when the repository changed (or after `refresh`): a
+wrapper first on PATH counts their real runs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 from agent.samplers import Sample, SamplerContext
 from agent.samplers import _backup_rsnapshot as rsnapshot
 from agent.samplers.backup import BackupSampler, configure_backup
+from tests.integration.path_counter import count_runs
 from watchkeeper.tomlconf import Table
 
 MINUTE_IN_HOURS = 1 / 60
@@ -114,6 +118,49 @@ def test_restic_fresh_backup_is_ok_with_age_near_zero(tmp_path: Path, data: Path
     assert (tmp_path / "state" / "restic-cache").is_dir()  # the cache lives in the agent's state
 
 
+@needs("restic")
+def test_restic_runs_again_only_for_a_changed_repository(tmp_path: Path, data: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    repo, pw = tmp_path / "restic-repo", tmp_path / "restic.pw"
+    pw.write_text("correct horse\n")
+    env = {"RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(pw),
+           "RESTIC_CACHE_DIR": str(tmp_path / "cache")}
+    assert run(["restic", "init"], env).returncode == 0
+    assert run(["restic", "backup", str(data)], env).returncode == 0
+    runs = count_runs("restic", tmp_path / "bin", monkeypatch)
+    s = sampler_for(f"""
+        [[sampler.backup.restic]]
+        job = "nightly"
+        repository = "{repo}"
+        password_file = "{pw}"
+    """, tmp_path / "state")
+    now = time.time()
+
+    [first] = s.statuses(now)
+    assert first.last_result.value == "ok" and len(runs) == 1
+    # Five minutes later, nothing changed: the same answer without running restic, its
+    # age counted from the new now.
+    later = by_job([o for o in s.collect(now + 300) if isinstance(o, Sample)])["nightly"]
+    assert len(runs) == 1
+    assert first.last_success is not None
+    assert later["backup.success_age_hours"] == pytest.approx(
+        (now + 300 - first.last_success) / 3600)
+
+    assert run(["restic", "backup", str(data)], env).returncode == 0  # tonight's backup
+    runs_before = len(runs)
+    [second] = s.statuses(now + 600)
+    assert len(runs) == runs_before + 1
+    assert second.last_success is not None and second.last_success > first.last_success
+    assert second.detail != first.detail  # names the new snapshot
+
+    pw.write_text("battery staple\n")  # a broken password file shows at the next check
+    [broken] = s.statuses(now + 900)
+    assert broken.last_result.value == "failed" and "wrong password" in broken.detail
+    s.statuses(now + 1200)
+    assert len(runs) == runs_before + 3  # and is checked again every run until fixed
+
+
 # --- borg --------------------------------------------------------------------------------
 
 @needs("borg")
@@ -145,6 +192,39 @@ def test_borg_fresh_archive_is_ok_with_age_near_zero(tmp_path: Path, data: Path,
     assert 0.0 <= jobs["system"]["backup.success_age_hours"] < MINUTE_IN_HOURS
     assert jobs["other host"] == {"backup.result": 2.0, "backup.failed": 1.0}
     assert (tmp_path / "state" / "borg").is_dir()  # borg's security dir, not the admin's
+
+
+@needs("borg")
+def test_borg_runs_again_only_for_a_changed_repository(tmp_path: Path, data: Path,
+                                                       tokyo: None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, pw = tmp_path / "borg-repo", tmp_path / "borg.pw"
+    pw.write_text("correct horse\n")
+    env = {"BORG_PASSPHRASE": "correct horse", "BORG_BASE_DIR": str(tmp_path / "admin")}
+    assert run(["borg", "init", "--encryption=repokey", str(repo)], env).returncode == 0
+    assert run(["borg", "create", f"{repo}::fs01-mon", str(data)], env).returncode == 0
+    runs = count_runs("borg", tmp_path / "bin", monkeypatch)
+    s = sampler_for(f"""
+        [sampler.backup]
+        refresh = "2h"
+        [[sampler.backup.borg]]
+        job = "system"
+        repository = "{repo}"
+        passphrase_file = "{pw}"
+    """, tmp_path / "state")
+    now = time.time()
+
+    [first] = s.statuses(now)
+    assert (first.last_result.value, first.detail, len(runs)) == ("ok", "archive fs01-mon", 1)
+    # borg list itself takes and drops the repository's lock: that is no change.
+    assert s.statuses(now + 300) == [first] and len(runs) == 1
+
+    create = run(["borg", "create", f"{repo}::fs01-tue", str(data)], env)
+    assert create.returncode == 0, create.stderr
+    [second] = s.statuses(now + 600)
+    assert second.detail == "archive fs01-tue" and len(runs) == 3  # create, then the check
+    s.statuses(now + 600 + 7200)  # unchanged, but the refresh period is over
+    assert len(runs) == 4
 
 
 @needs("borg")

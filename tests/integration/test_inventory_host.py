@@ -1,7 +1,8 @@
 """The inventory of this very machine, read with its real tools (Debian package dpkg).
 
 What a user would check first: the kernel is the running one, the packages are dpkg's,
-and an unchanged host gives the same document twice (or it would be resent every hour).
+and an unchanged host gives the same document twice (or it would be resent every hour),
+without listing the packages again while dpkg's database is unchanged.
 """
 
 from __future__ import annotations
@@ -9,12 +10,19 @@ from __future__ import annotations
 import platform
 import shutil
 import subprocess
+from pathlib import Path
 
 import psutil
 import pytest
 
-from agent.samplers import Inventory
-from agent.samplers.inventory import InventorySettings, read_inventory
+from agent.samplers import Inventory, _recheck
+from agent.samplers.inventory import (
+    RESEND_AFTER,
+    InventorySampler,
+    InventorySettings,
+    read_inventory,
+)
+from tests.integration.path_counter import count_runs
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-query") is None,
                                 reason="needs dpkg-query (a Debian or Ubuntu host)")
@@ -49,3 +57,24 @@ def test_unchanged_machine_gives_the_same_digest() -> None:
 
 def test_without_software_the_package_list_is_not_read() -> None:
     assert "software" not in read_inventory(InventorySettings(software=False))
+
+
+def test_packages_are_listed_again_only_when_dpkg_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = count_runs("dpkg-query", tmp_path / "bin", monkeypatch)
+    journal = tmp_path / "updates"  # standing in for /var/lib/dpkg/updates
+    journal.mkdir()
+    monkeypatch.setattr(_recheck, "DPKG_UPDATES", journal)
+    sampler = InventorySampler(InventorySettings())
+    now = 1_795_262_400.0
+
+    [first] = [o for o in sampler.collect(now) if isinstance(o, Inventory)]
+    assert len(runs) == 1 and first.doc["software"]["packages"]
+    sampler.collect(now + 3600)
+    [daily] = [o for o in sampler.collect(now + RESEND_AFTER) if isinstance(o, Inventory)]
+    assert len(runs) == 1  # dpkg unchanged: the packages were not listed again
+    assert daily.digest == first.digest  # and the document sent is the same
+
+    (journal / "0000").write_text("Package: nginx\n")  # dpkg at work
+    sampler.collect(now + RESEND_AFTER + 3600)
+    assert len(runs) == 2

@@ -2,7 +2,8 @@
 
 apt-get's simulated dist-upgrade runs unprivileged and without apt's lock; its answer
 depends on this host's package lists, so the test checks the sampler's figures against
-the very output apt printed, not against fixed numbers.
+the very output apt printed, not against fixed numbers, and that apt is not asked again
+while the package state is unchanged.
 """
 
 from __future__ import annotations
@@ -45,3 +46,11 @@ def test_sampler_reports_what_apt_itself_lists(tmp_path: Path,
     assert got["updates.reboot_required"].value == float(apt.REBOOT_FLAG.exists())
     assert {s.labels["manager"] for s in got.values()} == {"apt"}
     assert all(float(s.value).is_integer() for s in got.values())
+
+    # An hour later nothing has changed (no package installed, no `apt-get update`): the
+    # same figures, at the new time, without running apt (~4 CPU s) again.
+    hourly = sampler.collect(NOW + 3600)
+    assert len(printed) == 1
+    assert {s.metric: s.value for s in hourly} == {m: s.value for m, s in got.items()}
+    assert {s.at for s in hourly} == {NOW + 3600}
+

@@ -6,11 +6,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
-from collector import escalation_worker, keys, outbox_worker, sweeper
-from collector.api import ack, agents
+from collector import (
+    escalation_worker,
+    keys,
+    maintenance_worker,
+    outbox_worker,
+    sla_worker,
+    sweeper,
+    takeover,
+)
+from collector.api import ack, agents, rest
 from collector.api.errors import api_errors
+from collector.api.sms_inbound import InboundSmsSettings
+from collector.api.sms_inbound import routes as sms_inbound_routes
 from collector.config import CollectorConfig
 from collector.heartbeats import intake_since
 from collector.loops import run_until_cancelled
@@ -51,6 +62,10 @@ def _mark_alive(db: Database, now: float) -> None:
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     db, config, clock, wakers = app[keys.DB], app[keys.CONFIG], app[keys.CLOCK], app[keys.WAKERS]
+    lock = takeover.WorkerLock(config.database)  # raises AlreadyRunning
+    if taken := takeover.take_back_leases(db, clock.now()):
+        log.warning("%d message(s) were being sent when the collector stopped; sending again",
+                    taken)
     last_alive = [clock.now()]
 
     async def sweep_step() -> float | None:
@@ -68,24 +83,49 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             wakers.outbox.set()
         return escalation_worker.seconds_to_next_timer(db, clock.now())
 
+    # Every channel's HTTP goes through one session: one pool of connections, kept alive.
+    session = aiohttp.ClientSession()
+
     async def outbox_step() -> float | None:
         for msg in outbox_worker.claim_due(db, clock.now()):
-            await outbox_worker.deliver(db, config, msg, clock)
+            await outbox_worker.deliver(db, config, msg, clock, session)
         return outbox_worker.seconds_to_next_message(db, clock.now())
+
+    async def maintenance_step() -> float | None:
+        # A window's end starts the escalation of what still fails, and queues its summary.
+        if maintenance_worker.process_due(db, config, clock.now()):
+            wakers.escalation.set()
+            wakers.outbox.set()
+        return maintenance_worker.seconds_to_next_change(db, clock.now())
+
+    async def sla_step() -> float | None:
+        if sla_worker.fire_due(db, config, clock.now()):
+            wakers.outbox.set()
+        return sla_worker.seconds_to_next_timer(db, clock.now())
 
     tasks = [
         asyncio.create_task(run_until_cancelled("heartbeat sweeper", sweep_step, wakers.sweeper)),
         asyncio.create_task(run_until_cancelled("escalation", escalation_step, wakers.escalation)),
         asyncio.create_task(run_until_cancelled("outbox", outbox_step, wakers.outbox)),
+        # Nothing in this process ends a window early (the CLI does): it is never woken.
+        asyncio.create_task(run_until_cancelled("maintenance", maintenance_step,
+                                                asyncio.Event())),
+        # Never woken either: a new case's clock is attached within a second (the loop's
+        # longest sleep), and its deadlines count from the opening however late that is.
+        asyncio.create_task(run_until_cancelled("sla", sla_step, asyncio.Event())),
     ]
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    lock.release()
+    await session.close()
 
 
 def create_app(config: CollectorConfig, clock: Clock | None = None,
-               run_workers: bool = True) -> web.Application:
+               run_workers: bool = True,
+               sms_inbound: InboundSmsSettings | None = None) -> web.Application:
+    """`sms_inbound`: accept "ACK <case>" replies from the SMS gateway (no route without it)."""
     app = web.Application(
         middlewares=[api_errors],
         client_max_size=config.max_report_bytes,
@@ -104,4 +144,7 @@ def create_app(config: CollectorConfig, clock: Clock | None = None,
     app.router.add_get("/api/v1/rules", agents.get_rules)
     app.router.add_get("/ack/{token}", ack.get_ack)
     app.router.add_post("/ack/{token}", ack.post_ack)
+    app.router.add_routes(rest.routes())
+    if sms_inbound is not None:
+        app.router.add_routes(sms_inbound_routes(sms_inbound))
     return app

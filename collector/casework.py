@@ -24,8 +24,10 @@ from alerting.cases import (
     is_flapping,
     on_trigger,
 )
+from alerting.maintenance import Occurrence
 from alerting.messages import clean
 from alerting.policy import Condition, Policy, choose
+from collector import maintenance_store, sla_hooks
 from collector.store.db import Database
 
 if TYPE_CHECKING:
@@ -53,6 +55,9 @@ class Trigger:
     source: CaseSource
     dedup_key: str
     evidence: str
+    # The site of a case without a device ("site unreachable"), so that a maintenance window
+    # for the site keeps it quiet; a device's own site is read from the device.
+    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,25 @@ def _schedule(conn: sqlite3.Connection, case_id: int, policy: Policy, start: flo
                      (case_id, index, run, start + step.after))
 
 
+def start_escalation(conn: sqlite3.Connection, case_id: int, policy: Policy,
+                     start: float) -> int:
+    """Schedule every step of the policy from `start`, as a new run; returns the run."""
+    run = conn.execute("SELECT COALESCE(MAX(run), -1) + 1 FROM escalation_timers"
+                       " WHERE case_id = ?", (case_id,)).fetchone()[0]
+    _schedule(conn, case_id, policy, start, run)
+    return run
+
+
+def _mute(conn: sqlite3.Connection, case_id: int, muted: Occurrence | None, now: float) -> None:
+    """Inside a maintenance window the case is recorded and pages nobody until the window
+    ends; outside one (`muted` None) no window holds it any more."""
+    if muted is None:
+        maintenance_store.release(conn, case_id)
+        return
+    maintenance_store.suppress(conn, case_id, muted)
+    add_event(conn, case_id, now, "maintenance", maintenance_store.quiet_note(muted))
+
+
 def _unacknowledged_steps(conn: sqlite3.Connection, case_id: int, policy: Policy | None,
                           to_state: str) -> int:
     """Move the pending steps that run only while nobody works the case to `to_state`, and
@@ -88,9 +112,12 @@ def _unacknowledged_steps(conn: sqlite3.Connection, case_id: int, policy: Policy
         changed += conn.execute(
             f"UPDATE escalation_timers SET state = ? WHERE case_id = ? AND state = 'pending'"
             f" AND step IN ({marks})", (to_state, case_id, *steps)).rowcount
+    # 'sending' too: a message claimed by the outbox but not handed to its channel yet (the
+    # outbox looks again before sending), or whose sender died holding the lease.
     changed += conn.execute(
-        "UPDATE outbox SET state = 'cancelled' WHERE case_id = ? AND state = 'pending'"
-        " AND condition = ?", (case_id, Condition.UNACKNOWLEDGED.value)).rowcount
+        "UPDATE outbox SET state = 'cancelled' WHERE case_id = ?"
+        " AND state IN ('pending', 'sending') AND condition = ?",
+        (case_id, Condition.UNACKNOWLEDGED.value)).rowcount
     return changed
 
 
@@ -114,8 +141,10 @@ def _minutes_ago(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
-def _retrigger(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now: float) -> None:
-    """A new episode: unacknowledged again, paged again from the first step."""
+def _retrigger(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now: float,
+               escalate: bool = True) -> None:
+    """A new episode: unacknowledged again, paged again from the first step (unless not
+    `escalate`: inside a maintenance window)."""
     case_id = row["id"]
     conn.execute("UPDATE cases SET state = ?, acknowledged_at = NULL, acknowledged_by = NULL,"
                  " acknowledged_via = NULL, resolved_at = NULL, resolved_by = NULL,"
@@ -127,9 +156,9 @@ def _retrigger(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now
     policy = _policy_of(row)
     if policy:
         _cancel_all(conn, case_id)  # the new run replaces what is left of the old
-        run = conn.execute("SELECT COALESCE(MAX(run), -1) + 1 FROM escalation_timers"
-                           " WHERE case_id = ?", (case_id,)).fetchone()[0]
-        _schedule(conn, case_id, policy, now, run)
+        if escalate:
+            start_escalation(conn, case_id, policy, now)
+    sla_hooks.on_change(conn, case_id, now, restart=True)
 
 
 def _relapse(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now: float) -> None:
@@ -152,20 +181,29 @@ def _relapse(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now: 
     add_event(conn, case_id, now, "retriggered",
               f"Triggered again: {trigger.evidence}. Same episode, because {why}: the case"
               f" is {state.value} again and {then}; nobody is paged afresh")
+    sla_hooks.on_change(conn, case_id, now)
 
 
 def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...], now: float,
                  flap: FlapPolicy = FLAP) -> Outcome:
     with db.transaction() as conn:
+        muted = maintenance_store.muting_occurrence(conn, trigger.device_id, trigger.customer,
+                                                    now, trigger.site)
         row = find_active(conn, trigger.dedup_key)
         if row is not None:
             move = on_trigger(CaseState(row["state"]), row["resolved_at"],
                               bool(row["resolved_automatically"]),
                               row["flapping_since"] is not None, now, flap)
+            quiet = row["suppressed_by"] is not None  # kept quiet by maintenance: never paged
+            if move is CaseAction.RELAPSE and quiet and muted is None:
+                move = CaseAction.RETRIGGER  # back after the window: news, not a relapse
             if move is CaseAction.RETRIGGER:
-                _retrigger(conn, row, trigger, now)
+                _retrigger(conn, row, trigger, now, escalate=muted is None)
+                _mute(conn, row["id"], muted, now)
             elif move is CaseAction.RELAPSE:
                 _relapse(conn, row, trigger, now)
+                if quiet:
+                    _mute(conn, row["id"], muted, now)
             else:
                 add_event(conn, row["id"], now, "triggered",
                           f"Triggered again: {trigger.evidence}")
@@ -185,10 +223,14 @@ def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...], n
         if policy:
             add_event(conn, case_id, now, "escalation",
                       f"Escalation policy {policy.name!r} with {len(policy.steps)} step(s)")
-            _schedule(conn, case_id, policy, now)
+            if muted is None:
+                _schedule(conn, case_id, policy, now)
         else:
             add_event(conn, case_id, now, "escalation",
                       f"No escalation policy matches severity {trigger.severity}: nobody is paged")
+        if muted is not None:
+            _mute(conn, case_id, muted, now)
+        sla_hooks.on_change(conn, case_id, now, restart=True)
         return Outcome(case_id, opened=True)
 
 
@@ -306,6 +348,7 @@ def acknowledge(db: Database, case_id: int, by: str, via: str, now: float) -> Ac
         add_event(conn, case_id, now, "acknowledged",
                   f"Acknowledged by {by} via {via}; escalation stopped"
                   f" ({stopped} pending step(s) and message(s) cancelled)", by)
+        sla_hooks.on_change(conn, case_id, now)
         return AckResult(True, by, now, via)
 
 
@@ -353,6 +396,7 @@ def hold(db: Database, case_id: int, reason: HoldReason, by: str, now: float,
         if note:
             text += f": {_line(note)}"
         add_event(conn, case_id, now, "hold", _with_minutes(text, minutes), by, minutes)
+        sla_hooks.on_change(conn, case_id, now)
 
 
 def resume(db: Database, case_id: int, by: str, now: float, note: str | None = None) -> None:
@@ -363,6 +407,7 @@ def resume(db: Database, case_id: int, by: str, now: float, note: str | None = N
                      (state.value, case_id))
         text = f"Resumed by {by} (was on hold: {HoldReason(row['hold_reason']).label})"
         add_event(conn, case_id, now, "resumed", f"{text}: {_line(note)}" if note else text, by)
+        sla_hooks.on_change(conn, case_id, now)
 
 
 def resolve(db: Database, case_id: int, by: str, actions: str, now: float,
@@ -386,6 +431,7 @@ def resolve(db: Database, case_id: int, by: str, actions: str, now: float,
         add_event(conn, case_id, now, "resolved",
                   _with_minutes(f"Resolved by {by}: {_line(actions)}{sla}", minutes),
                   None if automatic else by, minutes)
+        sla_hooks.on_change(conn, case_id, now)
 
 
 def close(db: Database, case_id: int, by: str, now: float) -> None:
@@ -395,6 +441,7 @@ def close(db: Database, case_id: int, by: str, now: float) -> None:
                      " hold_reason = NULL WHERE id = ?", (state.value, now, by, case_id))
         _cancel_all(conn, case_id)
         add_event(conn, case_id, now, "closed", f"Closed by {by}", by)
+        sla_hooks.on_change(conn, case_id, now)
 
 
 def reopen(db: Database, case_id: int, by: str, reason: str, now: float) -> None:
@@ -416,6 +463,7 @@ def reopen(db: Database, case_id: int, by: str, reason: str, now: float) -> None
                      (state.value, case_id))
         _cancel_suspended(conn, case_id)
         add_event(conn, case_id, now, "reopened", f"Reopened by {by}: {_line(reason)}", by)
+        sla_hooks.on_change(conn, case_id, now)
 
 
 def time_spent(conn: sqlite3.Connection, case_id: int) -> int:

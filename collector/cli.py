@@ -47,7 +47,8 @@ def load_or_exit(path: Path) -> CollectorConfig:
 
 
 def write_starter(directory: Path, force: bool = False, **values: object) -> Path:
-    """Write collector.toml, escalation.toml, the default rule pack and a signing key."""
+    """Write collector.toml, escalation.toml, sla.toml, the default rule pack and a signing
+    key."""
     from rules.loader import default_pack_path
     from watchkeeper.files import write_private
     directory.mkdir(parents=True, exist_ok=True)
@@ -58,6 +59,7 @@ def write_starter(directory: Path, force: bool = False, **values: object) -> Pat
     text = Template((templates / "collector.toml").read_text()).substitute({**STARTER, **values})
     target.write_text(text)
     (directory / "escalation.toml").write_text((templates / "escalation.toml").read_text())
+    (directory / "sla.toml").write_text((templates / "sla.toml").read_text())
     rules_dir = directory / "rules"
     rules_dir.mkdir(exist_ok=True)
     for pack_file in sorted(default_pack_path().glob("*.toml")):
@@ -74,7 +76,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"watchkeeper: {exc}", file=sys.stderr)
         return 1
-    print(f"Wrote {target}, {args.dir / 'escalation.toml'}, the default rules in"
+    print(f"Wrote {target}, {args.dir / 'escalation.toml'}, {args.dir / 'sla.toml'}, the"
+          f" default rules in"
           f" {args.dir / 'rules'} and a signing key.\nEdit them, then: watchkeeper collector run"
           f" --config {target}")
     return 0
@@ -86,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from collector.app import create_app
+    from collector.takeover import AlreadyRunning
     from watchkeeper import logs
 
     config = load_or_exit(args.config)
@@ -104,6 +108,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"watchkeeper: cannot listen on {config.listen_host}:{config.listen_port}: "
               f"{exc.strerror}", file=sys.stderr)
         return 1
+    except AlreadyRunning as exc:
+        print(f"watchkeeper: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -119,9 +126,10 @@ def cmd_token_create(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     token = create_token(Database(config.database), args.customer, args.uses, args.ttl,
-                         SystemClock().now())
+                         SystemClock().now(), args.site)
     print(token)
-    print(f"(enrols up to {args.uses} agent(s) for {args.customer} within"
+    where = f" at site {args.site}" if args.site else ""
+    print(f"(enrols up to {args.uses} agent(s) for {args.customer}{where} within"
           f" {args.ttl / 3600:g} hours; it is not shown again)", file=sys.stderr)
     return 0
 
@@ -203,6 +211,7 @@ def format_timeline(config: CollectorConfig, case_id: int, now: float | None = N
     """The case as `case show` prints it; `now` (default: the system clock) tells whether a
     flapping case has been quiet for a whole flap window."""
     from alerting.messages import when
+    from collector import sla_hooks
     from collector.store.db import Database
     from watchkeeper.clock import SystemClock
     db = Database(config.database)
@@ -212,7 +221,7 @@ def format_timeline(config: CollectorConfig, case_id: int, now: float | None = N
     now = SystemClock().now() if now is None else now
     lines = [f"Case #{case['id']}  severity {case['severity']}  {case['state']}  "
              f"{case['customer']}: {case['title']}", *_case_lines(db.conn, case, now),
-             "Timeline:"]
+             *sla_hooks.summary_lines(db.conn, case, now), "Timeline:"]
     for ev in db.conn.execute("SELECT * FROM case_events WHERE case_id = ? ORDER BY id",
                               (case_id,)):
         lines.append(f"  {when(ev['at'])}  {ev['kind']:<13} {ev['text']}")
@@ -496,8 +505,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          description="Set up and run the collector service.")
     col_sub = col.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = col_sub.add_parser("init", help="write a commented starter configuration",
-                           description="Write collector.toml, escalation.toml, the default rule"
-                                       " pack and a signing key into DIR.")
+                           description="Write collector.toml, escalation.toml, sla.toml, the"
+                                       " default rule pack and a signing key into DIR.")
     p.add_argument("--dir", type=Path, required=True, help="where to write the configuration")
     p.add_argument("--force", action="store_true", help="overwrite an existing configuration")
     p.set_defaults(func=cmd_init)
@@ -507,6 +516,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _config_arg(p)
     p.set_defaults(func=cmd_run)
 
+    from collector.site_cli import add_device_parsers, site_name  # it imports this module
     tok = sub.add_parser("token", help="enrolment tokens",
                          description="Create enrolment tokens that let agents register.")
     tok_sub = tok.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -517,6 +527,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--uses", type=int, default=1, help="how many agents it may enrol (default 1)")
     p.add_argument("--ttl", type=_duration, default=7 * 86400.0,
                    help="how long it stays valid, e.g. 2h or 7d (default 7d)")
+    p.add_argument("--site", type=site_name,
+                   help="the site (office, data centre) the agents are at: when most devices"
+                        " of one site go silent together, one 'site unreachable' case pages"
+                        " instead of one per device")
     _config_arg(p)
     p.set_defaults(func=cmd_token_create)
 
@@ -526,6 +540,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _config_arg(p)
     p.set_defaults(func=cmd_cases)
     _case_parsers(sub)
+    from collector.oncall_cli import add_parser as add_oncall  # it imports this module
+    add_oncall(sub)
 
     p = sub.add_parser("ack", help="acknowledge a case",
                        description="Acknowledge a case: it becomes open and its escalation stops.")
@@ -533,6 +549,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _by_arg(p, "acknowledges")
     _config_arg(p)
     p.set_defaults(func=cmd_ack)
+    from collector.api_token_cli import add_parser as add_api_token  # it imports this module
+    add_api_token(sub)
 
     dev = sub.add_parser("device", help="look at one device",
                          description="Look at one device: its status, configuration inventory"
@@ -567,3 +585,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="how many entries at most (default 50)")
     _config_arg(p)
     p.set_defaults(func=cmd_device_events)
+    add_device_parsers(dev_sub)

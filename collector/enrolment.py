@@ -53,13 +53,15 @@ def _split(value: str, prefix: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def create_token(db: Database, customer: str, max_uses: int, ttl: float, now: float) -> str:
+def create_token(db: Database, customer: str, max_uses: int, ttl: float, now: float,
+                 site: str | None = None) -> str:
+    """A token for `customer`'s agents; the devices it enrols are placed at `site`."""
     token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     with db.transaction() as conn:
         conn.execute(
             "INSERT INTO enrol_tokens (id, customer, secret_hash, created_at, expires_at,"
-            " max_uses) VALUES (?, ?, ?, ?, ?, ?)",
-            (token_id, customer, _hash(secret), now, now + ttl, max_uses))
+            " max_uses, site) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (token_id, customer, _hash(secret), now, now + ttl, max_uses, site))
     return f"{TOKEN_PREFIX}.{token_id}.{secret}"
 
 
@@ -88,9 +90,11 @@ def enroll(db: Database, token: str, hostname: str,
         device_id, device_secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         conn.execute(
             "INSERT INTO devices (id, customer, hostname, credential_hash, enrolled_at, interval,"
-            " grace, missed_before_case, last_seen, next_deadline) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " grace, missed_before_case, last_seen, next_deadline, site)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (device_id, customer, hostname, _hash(device_secret), now, policy.interval,
-             policy.grace, policy.missed_before_case, now, now + policy.interval + policy.grace))
+             policy.grace, policy.missed_before_case, now, now + policy.interval + policy.grace,
+             row["site"]))
     device = Device(device_id, customer, hostname, policy.interval, policy.grace,
                     policy.missed_before_case)
     return device, f"{CREDENTIAL_PREFIX}.{device_id}.{device_secret}"

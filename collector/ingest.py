@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from alerting.cases import CaseAction, CaseSource, CaseState, can
 from alerting.messages import clean
-from collector import casework
+from collector import casework, site_cases
 from collector.api.payload import InventoryDoc, Report
 from collector.config import CollectorConfig, Recovery
 from collector.enrolment import Device
@@ -63,6 +63,7 @@ def _recovered(db: Database, config: CollectorConfig, device: Device, now: float
     casework.add_event(db.conn, row["id"], now, "recovery", "Heartbeats received again; device up")
     if config.recovery is Recovery.RESOLVE and can(CaseState(row["state"]), CaseAction.RESOLVE):
         casework.resolve(db, row["id"], "watchkeeper", "device reporting again", now)
+    site_cases.device_back(db, config, row, now)
 
 
 def _inventory(conn: sqlite3.Connection, device: Device, inv: InventoryDoc, now: float) -> bool:

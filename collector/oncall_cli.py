@@ -1,7 +1,8 @@
 """`watchkeeper oncall`: who is on call on each schedule and layer, until when, and who is next.
 
-Schedules are read from `oncall.toml` in the directory of the collector's configuration;
-their members must be [[person]] entries of that configuration.
+Schedules are read from the file the collector's configuration names (`oncall` in
+[collector], by default `oncall.toml` beside it); their members must be [[person]] entries of
+that configuration.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "oncall", help="who is on call, until when, and who is next",
         description="Print, for each on-call schedule and layer, who is on call now (or at"
                     " --at), until when, and who takes over then. Schedules are read from"
-                    f" {ONCALL_FILE} beside the collector's configuration file.")
+                    f" the collector's `oncall` file ({ONCALL_FILE} beside its configuration"
+                    " unless it names another).")
     p.add_argument("--at", type=_at_arg, metavar="TIME",
                    help="the moment to ask about (default: now): 'YYYY-MM-DD HH:MM' on the"
                         " clock of --tz, or ISO 8601 with an offset (2026-03-30T09:00+01:00)")
@@ -113,21 +115,20 @@ def as_json(schedule: Schedule, at: datetime, rows: list[tuple[Shift, Shift]]) -
 
 
 def cmd_oncall(args: argparse.Namespace) -> int:
-    from alerting.oncall_config import load_schedules
-    from collector.cli import load_or_exit
+    from collector.config import load_config
     from watchkeeper.clock import SystemClock
     from watchkeeper.tomlconf import ConfigError, print_problems
 
-    config = load_or_exit(args.config)
-    path = config.source.parent / ONCALL_FILE
+    try:  # the schedules are part of the collector's configuration, checked with it
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return print_problems(exc)
+    path = config.oncall
     if not path.is_file():
         print(f"watchkeeper: no on-call schedules: {path} does not exist (collector/templates/"
               f"{ONCALL_FILE} is a commented example)", file=sys.stderr)
         return 1
-    try:
-        schedules = load_schedules(path, {p.name for p in config.people})
-    except ConfigError as exc:
-        return print_problems(exc)
+    schedules = config.schedules
     if args.schedule is not None:
         known = ", ".join(s.name for s in schedules) or "none"
         schedules = tuple(s for s in schedules if s.name == args.schedule)

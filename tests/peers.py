@@ -44,7 +44,7 @@ from watchkeeper.tomlconf import Table
 
 # A link as the collector signs it, so its length is a real one.
 ACK_URL = "https://noc.example/ack/" + acklink.sign(
-    b"k" * 32, acklink.AckClaim(12, "ops-manager", 1_800_086_400.0))
+    b"k" * 32, acklink.AckClaim(12, "ops-manager", 1_800_086_400.0, "link-id-16chars_"))
 
 
 def notification(kind: Kind = Kind.PAGE, **changes: Any) -> Notification:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-# The notifiers are the collector's outbound I/O and run on its event loop.
-import aiohttp  # noqa: TID251
+import aiohttp
 from yarl import URL
 
 from alerting.notifiers.base import DeliveryError, redact

@@ -180,4 +180,137 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX case_transitions_case_at ON case_transitions (case_id, at);
     """,
+    # Acknowledgement everywhere: each acknowledgement link is recorded when its page is
+    # queued and consumed at most once, and API tokens carry a person and a role (SPEC 8).
+    """
+    CREATE TABLE ack_links (
+        id TEXT PRIMARY KEY,  -- the random link id inside the signed link
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        recipient TEXT NOT NULL,
+        channels TEXT NOT NULL,  -- the channels the page carrying it went by, e.g. "email,sms"
+        issued_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        -- Set once, by the POST that acknowledged (or found the case already acknowledged)
+        used_at REAL,
+        used_from TEXT
+    );
+    CREATE INDEX ack_links_case ON ack_links (case_id);
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,  -- public, names the token in `api-token list` and `revoke`
+        person TEXT NOT NULL,
+        role TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,  -- SHA-256 of the whole token, never the token
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        revoked_at REAL
+    );
+    """,
+    # One outage, one case: devices and enrolment tokens carry an optional site, and a
+    # device case can be attached to the "site unreachable" case that pages for it.
+    """
+    ALTER TABLE enrol_tokens ADD COLUMN site TEXT;
+    ALTER TABLE devices ADD COLUMN site TEXT;
+    -- When a device goes down the sweeper reads the rest of its site through this index.
+    CREATE INDEX devices_customer_site ON devices (customer, site) WHERE site IS NOT NULL;
+    -- The site case a device case belongs to (NULL: it stands, and escalates, on its own)
+    ALTER TABLE cases ADD COLUMN parent_case_id INTEGER REFERENCES cases (id);
+    CREATE INDEX cases_parent ON cases (parent_case_id) WHERE parent_case_id IS NOT NULL;
+    -- Attaching a case reads and cancels its messages by state without scanning the outbox.
+    CREATE INDEX outbox_case ON outbox (case_id, state);
+    """,
+    # Maintenance windows: one-off or recurring, per device, site or customer. A case opened
+    # inside one pages nobody: it is marked with the window and occurrence that keep it
+    # quiet, and when that occurrence ends what still fails is paged in one summary.
+    """
+    CREATE TABLE maintenance_windows (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope TEXT NOT NULL,  -- device, site or customer
+        target TEXT NOT NULL,  -- the device id, the site name or the customer name
+        -- One-off: its start. Recurring: when the schedule took effect.
+        starts_at REAL NOT NULL,
+        ends_at REAL,  -- one-off only
+        every TEXT,  -- recurring only: daily, or a weekday name
+        at_time TEXT,  -- recurring only: HH:MM on the wall clock of time_zone
+        duration REAL,  -- recurring only: seconds
+        time_zone TEXT NOT NULL,  -- IANA name, e.g. Europe/London
+        reason TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        ended_at REAL,  -- ended by hand, for good
+        ended_by TEXT
+    );
+    -- A trigger looks up the windows naming its device, site or customer.
+    CREATE INDEX maintenance_windows_target ON maintenance_windows (target);
+    -- An occurrence (named by its scheduled start) that kept cases quiet or was ended early
+    -- by hand. processed_at is set, in the transaction that queues the summary, when its
+    -- end has been dealt with: a restart never deals with it twice.
+    CREATE TABLE maintenance_occurrences (
+        window_id INTEGER NOT NULL REFERENCES maintenance_windows (id),
+        occurrence REAL NOT NULL,
+        ended_at REAL,
+        ended_by TEXT,
+        processed_at REAL,
+        PRIMARY KEY (window_id, occurrence)
+    );
+    CREATE INDEX maintenance_occurrences_pending ON maintenance_occurrences (window_id)
+        WHERE processed_at IS NULL;
+    -- Set while a maintenance window keeps the case quiet, and kept on a case that resolved
+    -- inside it (it never paged, so if the problem comes back it pages afresh).
+    ALTER TABLE cases ADD COLUMN suppressed_by INTEGER REFERENCES maintenance_windows (id);
+    ALTER TABLE cases ADD COLUMN suppressed_occurrence REAL;
+    CREATE INDEX cases_suppressed ON cases (suppressed_by, suppressed_occurrence)
+        WHERE suppressed_by IS NOT NULL;
+    """,
+    # Every channel: what a queued message is (page, notice, status... each channel renders
+    # it its own way), the acknowledgement link it carries, and the recipient's channels
+    # still to try, in order, should this one fail for good (JSON [[channel, address], ...]).
+    # Rows queued before this migration were all email.
+    """
+    ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'page';
+    ALTER TABLE outbox ADD COLUMN ack_url TEXT;
+    ALTER TABLE outbox ADD COLUMN fallback TEXT NOT NULL DEFAULT '[]';
+    """,
+    # SLA clocks on cases (SPEC 5): the target and the customer calendar copied onto the case
+    # when it opens (a later edit of sla.toml moves no open case's deadlines), the clock's
+    # start (the opening, or the latest retrigger: a new episode), the first response, and
+    # the four deadlines of the current episode. Cases opened before this have no SLA clock.
+    """
+    ALTER TABLE cases ADD COLUMN sla_target TEXT;
+    ALTER TABLE cases ADD COLUMN sla_calendar TEXT;
+    ALTER TABLE cases ADD COLUMN sla_started_at REAL;
+    ALTER TABLE cases ADD COLUMN sla_episode INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE cases ADD COLUMN sla_responded_at REAL;
+    ALTER TABLE cases ADD COLUMN sla_response_due REAL;
+    ALTER TABLE cases ADD COLUMN sla_resolution_due REAL;
+    ALTER TABLE cases ADD COLUMN sla_admin_response_at REAL;
+    ALTER TABLE cases ADD COLUMN sla_admin_resolution_at REAL;
+    -- "Which cases breach next" reads these without a scan.
+    CREATE INDEX cases_sla_response_due ON cases (sla_response_due)
+        WHERE sla_response_due IS NOT NULL;
+    CREATE INDEX cases_sla_resolution_due ON cases (sla_resolution_due)
+        WHERE sla_resolution_due IS NOT NULL;
+    -- Each change of a case's hold reason, NULL when it left hold: the resolution clock
+    -- stops while a case awaits the customer.
+    CREATE TABLE case_holds (
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        at REAL NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX case_holds_case_at ON case_holds (case_id, at);
+    -- When each case's SLA clock next needs looking at (at most one row a case).
+    CREATE TABLE sla_timers (
+        case_id INTEGER PRIMARY KEY REFERENCES cases (id),
+        due_at REAL NOT NULL
+    );
+    CREATE INDEX sla_timers_due ON sla_timers (due_at);
+    -- The breaches and administrative escalations already on a case's timeline, once each
+    -- an episode, whatever restarts happen.
+    CREATE TABLE sla_marks (
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        episode INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (case_id, episode, kind)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -6,6 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from alerting import acklink
+from collector import ack_links
 from collector.app import create_app
 from collector.config import CollectorConfig
 from collector.enrolment import create_token, enroll
@@ -29,9 +30,13 @@ async def client(aiohttp_client, config: CollectorConfig, clock: FakeClock) -> T
     return await aiohttp_client(create_app(config, clock, run_workers=False))
 
 
-def link(config: CollectorConfig, case_id: int = 1, expires: float = T0 + 86400) -> str:
-    return "/ack/" + acklink.sign(config.secret, acklink.AckClaim(case_id, "ops-manager",
-                                                                         expires))
+def link(config: CollectorConfig, expires: float = T0 + 86400) -> str:
+    """A link to case 1 for ops-manager, recorded as the escalation records the links it
+    sends."""
+    db = Database(config.database)
+    with db.transaction() as conn:
+        return "/ack/" + ack_links.issue(conn, config.secret, 1, "ops-manager", ("email",), T0,
+                                         expires - T0)
 
 
 def state(config: CollectorConfig) -> str:
@@ -50,7 +55,8 @@ async def test_get_and_head_show_but_do_not_acknowledge(client: TestClient,
 
 async def test_post_acknowledges_once_and_stops_the_escalation(client: TestClient,
                                                                config: CollectorConfig) -> None:
-    resp = await client.post(link(config))
+    url = link(config)
+    resp = await client.post(url)
     assert resp.status == 200 and "the escalation has stopped" in await resp.text()
     db = Database(config.database)
     case = db.conn.execute("SELECT * FROM cases").fetchone()
@@ -60,14 +66,22 @@ async def test_post_acknowledges_once_and_stops_the_escalation(client: TestClien
                               " ORDER BY step").fetchall()
     # The customer notice and hourly status stay; the VP's page (step 3) is cancelled.
     assert [r[0] for r in pending] == [1, 3]
-    again = await (await client.post(link(config))).text()
+    again = await (await client.post(link(config))).text()  # another link of the same case
     assert "Case #1 already acknowledged" in again and "acknowledged by ops-manager" in again
+    reused = await (await client.post(url)).text()
+    assert "This link was already used by ops-manager" in reused
+
+
+def unrecorded(config: CollectorConfig) -> str:
+    """Signed with the collector's key, but never issued (no page carried it)."""
+    return "/ack/" + acklink.sign(config.secret, acklink.AckClaim(1, "ops-manager", T0 + 86400,
+                                                                  "never-issued"))
 
 
 @pytest.mark.parametrize(("make", "status", "words"), [
-    (lambda c: link(c)[:-2], 400, "not valid"),
+    (lambda c: link(c)[:-2], 403, "not valid"),
     (lambda c: link(c, expires=T0), 410, "expired"),
-    (lambda c: link(c, case_id=99), 404, "no case 99"),
+    (unrecorded, 403, "not issued by this collector"),
 ])
 async def test_bad_links_say_why_and_change_nothing(client: TestClient, config: CollectorConfig,
                                                     make, status: int, words: str) -> None:

@@ -176,7 +176,7 @@ def _duplicates(root: Table, key: str, names: list[str]) -> None:
 
 
 def _load_sla(path: Path, sla_path: Path, named: bool, customers: list[Customer],
-              people: set[str], escalate_to: tuple[str, ...],
+              emails: dict[str, str], escalate_to: tuple[str, ...],
               problems: list[ConfigProblem]) -> SlaConfig:
     """sla.toml (optional unless [collector] names it), and the keys of this file that refer
     to it: each customer's calendar and the people told of SLA escalations and breaches."""
@@ -194,9 +194,11 @@ def _load_sla(path: Path, sla_path: Path, named: bool, customers: list[Customer]
                                           f" [[calendar]] is named {customer.calendar!r}"
                                           f" (calendars: {names})"))
     for name in escalate_to:
-        if name not in people:
+        reason = f"no [[person]] named {name!r}" if name not in emails else \
+            "has no email address (SLA escalations go by email)" if not emails[name] else None
+        if reason:
             problems.append(ConfigProblem(str(path), "collector.sla_escalation_to",
-                                          f"{name!r}: no [[person]] named {name!r}"))
+                                          f"{name!r}: {reason}"))
     return sla
 
 
@@ -320,8 +322,8 @@ def load_config(path: Path) -> CollectorConfig:
             policies = load_policies(escalation_path, directory, schedules_ok)
         except ConfigError as exc:
             problems += exc.problems
-    sla = _load_sla(path, sla_path, sla_named, customers, {p.name for p in people}, sla_to,
-                    problems)
+    sla = _load_sla(path, sla_path, sla_named, customers, {p.name: p.email for p in people},
+                    sla_to, problems)
     if problems:
         raise ConfigError(problems)
     assert database and secret_file and listen_host and listen_port and public_url

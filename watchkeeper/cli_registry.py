@@ -27,7 +27,9 @@ class Area(NamedTuple):
 # In `watchkeeper --help` order. A command missing from `commands` still works: an unknown
 # command word loads every area, as the full help does.
 AREAS = (
-    Area("collector.cli", "add_parsers", ("collector", "token", "cases", "case", "ack", "device")),
+    Area("collector.cli", "add_parsers", ("collector", "token", "cases", "case", "ack", "device",
+                                          "oncall", "api-token")),
+    Area("collector.maintenance_cli", "add_parser", ("maintenance",)),
     Area("agent.cli", "add_parser", ("agent",)),
     Area("rules.cli", "add_parser", ("rules",)),
     Area("watchkeeper.demo_cli", "add_parser", ("demo",)),

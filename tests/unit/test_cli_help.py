@@ -20,7 +20,8 @@ ALL = commands(build_parser())
 def test_the_expected_commands_exist() -> None:
     for cmd in [("demo",), ("collector", "init"), ("collector", "run"), ("token", "create"),
                 ("agent", "enroll"), ("agent", "run"), ("rules", "check"), ("cases",),
-                ("case", "show"), ("ack",), ("agent", "install"), ("agent", "uninstall")]:
+                ("case", "show"), ("ack",), ("agent", "install"), ("agent", "uninstall"),
+                ("maintenance", "add"), ("oncall",), ("api-token", "create"), ("case", "hold")]:
         assert cmd in ALL
 
 

@@ -143,6 +143,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
     from agent.config import load_agent_config
     from agent.runner import make_agent
     from watchkeeper import logs
@@ -157,7 +159,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     logs.setup(args.log_level, "agent")
     make_agent(config, SystemClock(), Notifier.from_env()).start()
-    return 0
+    # Stopped. A slow sampler (apt-get, restic) may still be running on a pool thread, and
+    # the interpreter would wait for it at exit; nothing it holds needs saving (reports and
+    # checkpoints are already on disk), so leave now rather than stall the service stop.
+    logging.shutdown()
+    os._exit(0)
 
 
 def cmd_install(args: argparse.Namespace) -> int:

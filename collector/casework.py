@@ -26,8 +26,9 @@ from alerting.cases import (
 )
 from alerting.maintenance import Occurrence
 from alerting.messages import clean
+from alerting.notifiers.base import Kind
 from alerting.policy import Condition, Policy, choose
-from collector import maintenance_store, sla_hooks
+from collector import maintenance_store, pager_sync, sla_hooks
 from collector.store.db import Database
 
 if TYPE_CHECKING:
@@ -345,6 +346,7 @@ def acknowledge(db: Database, case_id: int, by: str, via: str, now: float) -> Ac
         conn.execute("UPDATE cases SET state = ?, acknowledged_at = ?, acknowledged_by = ?,"
                      " acknowledged_via = ? WHERE id = ?", (state.value, now, by, via, case_id))
         stopped = _unacknowledged_steps(conn, case_id, _policy_of(row), "cancelled")
+        pager_sync.follow(conn, case_id, Kind.ACKNOWLEDGED, now)
         add_event(conn, case_id, now, "acknowledged",
                   f"Acknowledged by {by} via {via}; escalation stopped"
                   f" ({stopped} pending step(s) and message(s) cancelled)", by)
@@ -426,6 +428,7 @@ def resolve(db: Database, case_id: int, by: str, actions: str, now: float,
                       None if covered_by_sla is None else int(covered_by_sla), case_id))
         # Paused, not cancelled: a relapse resumes them where they were.
         _unacknowledged_steps(conn, case_id, _policy_of(row), "suspended")
+        pager_sync.follow(conn, case_id, Kind.RESOLVED, now)
         sla = "" if covered_by_sla is None else \
             f"; covered by the SLA: {'yes' if covered_by_sla else 'no'}"
         add_event(conn, case_id, now, "resolved",
@@ -440,6 +443,7 @@ def close(db: Database, case_id: int, by: str, now: float) -> None:
         conn.execute("UPDATE cases SET state = ?, closed_at = ?, closed_by = ?,"
                      " hold_reason = NULL WHERE id = ?", (state.value, now, by, case_id))
         _cancel_all(conn, case_id)
+        pager_sync.follow(conn, case_id, Kind.RESOLVED, now)
         add_event(conn, case_id, now, "closed", f"Closed by {by}", by)
         sla_hooks.on_change(conn, case_id, now)
 

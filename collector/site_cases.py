@@ -69,7 +69,7 @@ def site_case(db: Database, config: CollectorConfig, customer: str, site: str,
         severity=1, customer=customer, tier=config.tier_of(customer), device_id=None,
         title=f"Site {site} is unreachable", source=CaseSource.HEARTBEAT, dedup_key=key,
         evidence=f"{verdict.describe()} at site {site} went silent together, last heard"
-                 f" from {when(verdict.since)}: {silent}"), config.policies, now)
+                 f" from {when(verdict.since)}: {silent}", site=site), config.policies, now)
     log.warning("site %s of %s unreachable: %s silent together; case %d", site, customer,
                 verdict.describe(), outcome.case_id, extra={"case": outcome.case_id})
     return casework.Outcome(outcome.case_id, opened=True)
@@ -112,11 +112,7 @@ def stand_alone(conn: sqlite3.Connection, case: sqlite3.Row, now: float) -> None
            " on its own"
     if not pending and case["policy"]:
         policy = Policy.from_snapshot(case["policy"])
-        run = conn.execute("SELECT COALESCE(MAX(run), -1) + 1 FROM escalation_timers"
-                           " WHERE case_id = ?", (case_id,)).fetchone()[0]
-        conn.executemany("INSERT INTO escalation_timers (case_id, step, run, due_at)"
-                         " VALUES (?,?,?,?)", [(case_id, i, run, now + step.after)
-                                               for i, step in enumerate(policy.steps)])
+        casework.start_escalation(conn, case_id, policy, now)
         text += f"; escalated on its own from step 1 of {policy.name!r}"
     casework.add_event(conn, case_id, now, "site", text)
 

@@ -262,8 +262,6 @@ async def test_a_site_window_quiets_the_devices_of_that_site(
         f"[watchkeeper] PAGE Severity 1 case #{york}"]
 
 
-@pytest.mark.xfail(strict=True, reason="collector/site_cases.py does not yet pass the site"
-                   " in the Trigger of a 'site unreachable' case (Trigger(..., site=site))")
 async def test_a_whole_site_silent_in_its_window_pages_once_when_it_ends(
         db: Database, config: CollectorConfig, clock: FakeClock, smtp: Controller) -> None:
     fleet = Fleet(db, config, clock)

@@ -15,6 +15,7 @@ from collector.config import CollectorConfig, load_config
 from collector.enrolment import Device, create_token, enroll
 from collector.ingest import store_report
 from collector.store.db import Database
+from tests.integration.test_query_plans import scans
 from watchkeeper.clock import FakeClock
 
 T0 = 1_800_000_000.0
@@ -217,9 +218,22 @@ async def test_device_cases_opened_before_the_site_counted_as_out_are_attached(
     assert [s.split(":")[0] for s in vp] == [f"[watchkeeper] PAGE Severity 1 case #{site['id']}"]
 
 
-def test_the_sweeper_reads_a_site_through_its_index(fleet: Fleet) -> None:
-    plan = " ".join(r["detail"] for r in fleet.db.conn.execute(
-        "EXPLAIN QUERY PLAN SELECT id, hostname, last_seen, interval, grace FROM devices"
-        " WHERE customer = ? AND site = ? AND revoked_at IS NULL", ("acme", "london")))
-    assert "USING INDEX devices_customer_site" in plan
+async def test_a_site_outage_and_its_recovery_scan_no_table(one_miss_config: CollectorConfig,
+                                                           smtp: Controller) -> None:
+    fleet = fleet_for(one_miss_config)
+    london = fleet.enrol("lon", 10, "london")
+    await fleet.run(120)
+    statements: list[str] = []
+    fleet.db.conn.set_trace_callback(statements.append)
+    fleet.stop(*london[:8])
+    await fleet.run(200)
+    fleet.start(*london[:8])
+    await fleet.run(120)
+    fleet.stop(london[0])
+    await fleet.run(120)
+    fleet.db.conn.set_trace_callback(None)
+    # The site's devices were read, and a site case's members.
+    assert any("AND site = " in s for s in statements)
+    assert any("WHERE c.parent_case_id = " in s for s in statements)
+    assert scans(fleet.db.conn, statements) == []
 

@@ -145,6 +145,17 @@ def create_app(config: CollectorConfig, clock: Clock | None = None,
     app.router.add_get("/ack/{token}", ack.get_ack)
     app.router.add_post("/ack/{token}", ack.post_ack)
     app.router.add_routes(rest.routes())
+    sms_inbound = sms_inbound or inbound_sms_settings(config)
     if sms_inbound is not None:
         app.router.add_routes(sms_inbound_routes(sms_inbound))
     return app
+
+
+def inbound_sms_settings(config: CollectorConfig) -> InboundSmsSettings | None:
+    """From `[channel.sms] inbound = true`: the gateway's token signs its webhook calls, and
+    each person's `phone` says who an "ACK" reply comes from."""
+    sms = config.channels.get("sms")
+    if sms is None or not sms.settings.inbound:
+        return None
+    return InboundSmsSettings(auth_token=sms.settings.auth_token, public_url=config.public_url,
+                              phones={p.phone: p.name for p in config.people if p.phone})

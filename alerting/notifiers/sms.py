@@ -37,6 +37,7 @@ class SmsSettings:
     messaging_service_sid: str
     max_segments: int
     timeout: float
+    inbound: bool = False  # accept "ACK <case>" replies at /api/v1/sms/inbound
 
     @property
     def endpoint(self) -> str:
@@ -52,6 +53,7 @@ def load(t: Table, base: Path) -> SmsSettings:
     service = t.str("messaging_service_sid", "") or ""
     max_segments = t.int("max_segments", 3, minimum=1) or 3
     timeout = _settings.timeout(t)
+    inbound = bool(t.bool("inbound", False))
     t.done()
     if sid and not _SID.fullmatch(sid):
         t.problem("account_sid", f"{sid!r} is not an account SID (letters, digits and '-')")
@@ -59,7 +61,8 @@ def load(t: Table, base: Path) -> SmsSettings:
         t.problem("from_number", "set exactly one of from_number and messaging_service_sid")
     if max_segments > 10:
         t.problem("max_segments", "Twilio takes at most 1600 characters, about 10 segments")
-    return SmsSettings(base_url, sid, token, from_number, service, max_segments, timeout)
+    return SmsSettings(base_url, sid, token, from_number, service, max_segments, timeout,
+                       inbound)
 
 
 def check_address(address: str) -> str | None:

@@ -453,3 +453,23 @@ async def test_a_failed_send_of_a_cancelled_page_is_not_retried(
     assert db.conn.execute("SELECT state FROM outbox WHERE id = ?",
                            (page["id"],)).fetchone()[0] == "cancelled"
     assert "not retried: the message was cancelled meanwhile" in timeline(db)[-1][1]
+
+
+async def test_the_inbound_sms_route_comes_from_the_configuration(
+        aiohttp_client, config: CollectorConfig, db: Database, clock: FakeClock) -> None:
+    """`[channel.sms] inbound = true` and a person's `phone`: no code, just configuration."""
+    folder = config.source.parent
+    (folder / "twilio.token").write_text(AUTH_TOKEN + "\n")
+    text = config.source.read_text().replace(
+        'name = "ops-manager"\n', f'name = "ops-manager"\nphone = "{OPS_PHONE}"\n', 1)
+    config.source.write_text(text + (
+        '\n[channel.sms]\nbase_url = "http://127.0.0.1:9"\naccount_sid = "AC0123"\n'
+        'auth_token_file = "twilio.token"\nfrom_number = "+447700900999"\ninbound = true\n'))
+    configured = load_config(config.source)
+    open_case(db, configured)
+    client = await aiohttp_client(create_app(configured, clock, run_workers=False))
+    settings = InboundSmsSettings(AUTH_TOKEN, configured.public_url, {})
+    status, reply = await post_sms(client, settings, twilio_form(OPS_PHONE, "ack 1"))
+    assert status == 200 and "Case 1 acknowledged by ops-manager" in reply
+    assert tuple(db.conn.execute("SELECT state, acknowledged_via FROM cases").fetchone()) == (
+        "open", "sms")

@@ -46,9 +46,16 @@ def load_or_exit(path: Path) -> CollectorConfig:
         sys.exit(print_problems(exc))
 
 
-def write_starter(directory: Path, force: bool = False, **values: object) -> Path:
+def examples() -> list[str]:
+    """The seed configurations shipped in collector/examples/ (see its README)."""
+    folder = resources.files("collector") / "examples"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def write_starter(directory: Path, force: bool = False, example: str | None = None,
+                  **values: object) -> Path:
     """Write collector.toml, escalation.toml, sla.toml, the default rule pack and a signing
-    key."""
+    key; with `example`, that seed configuration's files over the starter's."""
     from rules.loader import default_pack_path
     from watchkeeper.files import write_private
     directory.mkdir(parents=True, exist_ok=True)
@@ -67,12 +74,16 @@ def write_starter(directory: Path, force: bool = False, **values: object) -> Pat
     key = directory / "secret.key"
     if not key.exists() or force:
         write_private(key, secrets.token_hex(32) + "\n")
+    if example is not None:
+        for source in (resources.files("collector") / "examples" / example).iterdir():
+            if source.name.endswith(".toml"):
+                (directory / source.name).write_text(source.read_text())
     return target
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     try:
-        target = write_starter(args.dir, args.force)
+        target = write_starter(args.dir, args.force, args.example)
     except FileExistsError as exc:
         print(f"watchkeeper: {exc}", file=sys.stderr)
         return 1
@@ -509,6 +520,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                        " default rule pack and a signing key into DIR.")
     p.add_argument("--dir", type=Path, required=True, help="where to write the configuration")
     p.add_argument("--force", action="store_true", help="overwrite an existing configuration")
+    p.add_argument("--example", choices=examples(),
+                   help="start from a seed configuration (collector/examples/README.md):"
+                        " its files replace the starter's")
     p.set_defaults(func=cmd_init)
     p = col_sub.add_parser("run", help="serve the collector",
                            description="Serve enrolment, ingest and acknowledgement; track"

@@ -11,7 +11,6 @@ to whatever falls due next. Each test asserts who got what, when, as the peers r
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,11 +85,9 @@ def _set(text: str, key: str, value: str) -> str:
 
 
 def install(name: str, directory: Path, peers: Peers, cert: Path) -> CollectorConfig:
-    """The README's steps: `watchkeeper collector init`, the example's files over the
-    starter's, the secrets its channels name; here, also the peers' addresses."""
-    write_starter(directory)
-    for example_file in sorted((EXAMPLES / name).glob("*.toml")):
-        shutil.copyfile(example_file, directory / example_file.name)
+    """The README's steps: `watchkeeper collector init --example NAME`, the secrets its
+    channels name; here, also the peers' addresses."""
+    write_starter(directory, example=name)
     path = directory / "collector.toml"
     text = path.read_text()
     assert peers.relay.controller is not None

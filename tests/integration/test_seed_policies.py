@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-import collector
 from alerting.cases import CaseSource
 from collector import casework, escalation_worker, outbox_worker, sla_worker, sweeper
 from collector.casework import Trigger
@@ -33,7 +32,6 @@ from collector.store.db import Database
 from tests.peers import PagerDutyPeer, SlackPeer, SmtpPeer, TwilioPeer, make_cert
 from watchkeeper.clock import FakeClock
 
-EXAMPLES = Path(collector.__file__).parent / "examples"
 MIN = 60.0
 HOUR = 60 * MIN
 SID = "AC" + "0" * 32  # the examples' placeholder account SID

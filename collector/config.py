@@ -5,7 +5,6 @@ Every problem names the file and key; relative paths are relative to the config 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from alerting.notifiers import email, ntfy, sms
+from alerting.notifiers._settings import is_loopback
 from alerting.notifiers.email import SmtpSettings
 from alerting.notifiers.registry import CHANNELS, Configured, load_channels
 from alerting.oncall import Schedule
@@ -95,15 +95,6 @@ class CollectorConfig:
 
     def person(self, name: str) -> Person | None:
         return self.directory.person(name)
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 def _heartbeat(t: Table, default: HeartbeatPolicy | None) -> HeartbeatPolicy:
     interval = t.duration("interval", default.interval if default else 60.0, positive=True)
@@ -223,7 +214,7 @@ def load_config(path: Path) -> CollectorConfig:
     if tls_cert is None and not allow_plain:
         c.problem("allow_plain_http", "no tls_cert/tls_key is set, so the collector would serve"
                   " plain HTTP; set tls_cert and tls_key, or allow_plain_http = true for tests")
-    if tls_cert is None and allow_plain and listen_host and not _is_loopback(listen_host):
+    if tls_cert is None and allow_plain and listen_host and not is_loopback(listen_host):
         c.problem("listen_host", f"plain HTTP is only served on loopback, not on {listen_host!r};"
                   " set tls_cert and tls_key")
     for name, p in (("tls_cert", tls_cert), ("tls_key", tls_key)):

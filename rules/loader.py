@@ -206,9 +206,13 @@ def _load_file(path: Path) -> tuple[list[Rule | EventRule], list[RuleProblem]]:
     return parse_rules(data, file)
 
 
-def _parse_rule(
-    table: dict[str, object], file: str, index: int
-) -> tuple[Rule | None, list[RuleProblem]]:
+def _begin(
+    table: dict[str, object], file: str, index: int, allowed: frozenset[str],
+    required: tuple[str, ...], what: str,
+) -> tuple[list[RuleProblem], _Report, str | None]:
+    """What every kind of rule checks first: its keys and its name. Returns the problem list,
+    the reporter that adds to it (naming the rule, or its position without a usable name),
+    and the valid name or None."""
     raw_name = table.get("name")
     label = raw_name if isinstance(raw_name, str) and _NAME.fullmatch(raw_name) else f"#{index}"
     problems: list[RuleProblem] = []
@@ -217,16 +221,22 @@ def _parse_rule(
         problems.append(RuleProblem(file, label, key, reason))
 
     for key in table:
-        if key not in _RULE_KEYS:
-            problem(key, f"unknown key; allowed keys are {', '.join(sorted(_RULE_KEYS))}")
-    for key in _REQUIRED_KEYS:
+        if key not in allowed:
+            problem(key, f"unknown key; allowed keys are {', '.join(sorted(allowed))}")
+    for key in required:
         if key not in table:
-            problem(key, "missing; every rule needs it")
-
+            problem(key, f"missing; every {what} needs it")
     name = _string(table, "name", problem)
     if name is not None and not _NAME.fullmatch(name):
         problem("name", f"{name!r} is not a valid name; use lower-case letters, digits, _ . -")
         name = None
+    return problems, problem, name
+
+
+def _parse_rule(
+    table: dict[str, object], file: str, index: int
+) -> tuple[Rule | None, list[RuleProblem]]:
+    problems, problem, name = _begin(table, file, index, _RULE_KEYS, _REQUIRED_KEYS, "rule")
     metric = _string(table, "metric", problem)
 
     op, threshold = _threshold(table, problem)
@@ -265,23 +275,8 @@ def _parse_rule(
 def _parse_event_rule(
     table: dict[str, object], file: str, index: int
 ) -> tuple[EventRule | None, list[RuleProblem]]:
-    raw_name = table.get("name")
-    label = raw_name if isinstance(raw_name, str) and _NAME.fullmatch(raw_name) else f"#{index}"
-    problems: list[RuleProblem] = []
-
-    def problem(key: str | None, reason: str) -> None:
-        problems.append(RuleProblem(file, label, key, reason))
-
-    for key in table:
-        if key not in _EVENT_RULE_KEYS:
-            problem(key, f"unknown key; an event rule allows {', '.join(sorted(_EVENT_RULE_KEYS))}")
-    for key in ("name", "severity", "summary", "match"):
-        if key not in table:
-            problem(key, "missing; every event rule needs it")
-    name = _string(table, "name", problem)
-    if name is not None and not _NAME.fullmatch(name):
-        problem("name", f"{name!r} is not a valid name; use lower-case letters, digits, _ . -")
-        name = None
+    problems, problem, name = _begin(table, file, index, _EVENT_RULE_KEYS,
+                                     ("name", "severity", "summary", "match"), "event rule")
     severity = _severity(table, problem)
     summary = _string(table, "summary", problem)
     if summary is not None:

@@ -174,6 +174,7 @@ class Agent:
 
     def start(self) -> None:
         """Run until stopped."""
+        from apscheduler.events import EVENT_SCHEDULER_STARTED
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -219,7 +220,14 @@ class Agent:
                             f" {self.config.interval:g}s")
         if self._stopped.is_set():
             return
+        # A stop that lands between the check above and the scheduler counting as running
+        # would find nothing to shut down: look again once it runs.
+        scheduler.add_listener(self._stop_if_asked, EVENT_SCHEDULER_STARTED)
         scheduler.start()
+
+    def _stop_if_asked(self, _event: object) -> None:
+        if self._stopped.is_set():
+            self._scheduler.shutdown(wait=False)
 
     def _watchdog(self) -> None:
         if self.watchdog_ok():

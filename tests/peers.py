@@ -46,6 +46,9 @@ from watchkeeper.tomlconf import Table
 ACK_URL = "https://noc.example/ack/" + acklink.sign(
     b"k" * 32, acklink.AckClaim(12, "ops-manager", 1_800_086_400.0, "link-id-16chars_"))
 
+# The relay's account: what a test's [channel.email] settings must log in with.
+SMTP_USER, SMTP_PASSWORD = "watchkeeper", "correct horse battery staple"
+
 
 def notification(kind: Kind = Kind.PAGE, **changes: Any) -> Notification:
     """A notification as the outbox would hand it over: a Severity 1 page for case #12."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,24 +9,11 @@ import pytest
 
 from alerting.notifiers.base import DeliveryError, Kind
 from alerting.notifiers.email import EmailNotifier, SmtpSettings
-from tests.peers import ACK_URL, SmtpPeer, channel_settings, make_cert, notification
+from tests.peers import ACK_URL, SmtpPeer, channel_settings, notification
 from watchkeeper.clock import FakeClock
 from watchkeeper.demo import free_port
 
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def relay(cert: tuple[Path, Path]) -> Iterator[SmtpPeer]:
-    peer = SmtpPeer("watchkeeper", "correct horse battery staple")
-    peer.start(*cert)
-    yield peer
-    peer.stop()
 
 
 def settings(tmp_path: Path, cert: Path, port: int, password: str = "correct horse battery"

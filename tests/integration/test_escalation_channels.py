@@ -4,7 +4,7 @@ provider's request format and answering on cue)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,21 @@ from collector.casework import Trigger
 from collector.cli import write_starter
 from collector.config import CollectorConfig, load_config
 from collector.store.db import Database
-from tests.peers import NtfyPeer, PagerDutyPeer, SlackPeer, SmtpPeer, TwilioPeer, make_cert
+from tests.peers import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    NtfyPeer,
+    PagerDutyPeer,
+    SlackPeer,
+    SmtpPeer,
+    TwilioPeer,
+)
 from watchkeeper.clock import FakeClock
 
 T0 = 1_800_000_000.0  # Friday 15 January 2027, 08:00 in London (GMT)
 SID = "AC" + "0123456789abcdef" * 2
 TWILIO_TOKEN = "f00dfacef00dfacef00dfacef00dface"
 PD_KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"
-SMTP_USER, SMTP_PASSWORD = "watchkeeper", "correct horse battery staple"
 CAROL_PHONE = "+447700900123"
 
 COLLECTOR = """
@@ -99,19 +106,6 @@ severities = [1]
 after = "0m"
 notify = ["person:carol"]
 """
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def relay(cert: tuple[Path, Path]) -> Iterator[SmtpPeer]:
-    peer = SmtpPeer(SMTP_USER, SMTP_PASSWORD)
-    peer.start(*cert)
-    yield peer
-    peer.stop()
 
 
 @dataclass

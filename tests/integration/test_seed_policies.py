@@ -11,7 +11,7 @@ to whatever falls due next. Each test asserts who got what, when, as the peers r
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from collector.config import CollectorConfig, load_config
 from collector.enrolment import create_token, enroll
 from collector.heartbeats import HeartbeatPolicy
 from collector.store.db import Database
-from tests.peers import PagerDutyPeer, SlackPeer, SmtpPeer, TwilioPeer, make_cert
+from tests.peers import SMTP_PASSWORD, PagerDutyPeer, SlackPeer, SmtpPeer, TwilioPeer
 from watchkeeper.clock import FakeClock
 
 MIN = 60.0
@@ -37,23 +37,9 @@ HOUR = 60 * MIN
 SID = "AC" + "0" * 32  # the examples' placeholder account SID
 TWILIO_TOKEN = "f00dfacef00dfacef00dfacef00dface"
 PD_KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"
-SMTP_USER, SMTP_PASSWORD = "watchkeeper", "correct horse battery staple"
 
 
 # --- the peers ------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def relay(cert: tuple[Path, Path]) -> Iterator[SmtpPeer]:
-    peer = SmtpPeer(SMTP_USER, SMTP_PASSWORD)
-    peer.start(*cert)
-    yield peer
-    peer.stop()
-
 
 @dataclass
 class Peers:

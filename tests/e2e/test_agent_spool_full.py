@@ -47,8 +47,9 @@ def test_a_full_spool_thins_metrics_and_keeps_every_event(stack: Stack, tmp_path
     wait_for("the spool to fill up", lambda: stack.log("db-01").count("spool full") >= 20, 90)
 
     stack.start_collector()
-    wait_for("every event", lambda: query(stack, "SELECT COUNT(*) FROM events")[0][0] >= LINES,
-             60)
+    # The whole spool, not just the events: the drop counts ride in the newest reports.
+    wait_for("the spool to drain", lambda: not any(
+        n.endswith(".json.gz") for n in os.listdir(folder)), 60)
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(10) == 0
 
@@ -62,4 +63,5 @@ def test_a_full_spool_thins_metrics_and_keeps_every_event(stack: Stack, tmp_path
     # The thinned reports still arrived, as heartbeats without samples, and in sequence.
     rows = query(stack, "SELECT seq, samples FROM reports ORDER BY seq")
     assert [seq for seq, _ in rows] == list(range(len(rows)))
-    assert any(n == 0 for _, n in rows) and rows[-1][1] > 0
+    # (A single report may be empty anyway: sampling and pushing both tick every 0.2 s.)
+    assert any(n == 0 for _, n in rows) and any(n > 0 for _, n in rows[-5:])

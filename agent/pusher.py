@@ -11,7 +11,6 @@ them; it needs no event loop.
 from __future__ import annotations
 
 import base64
-import gzip
 import http.client
 import json
 import os
@@ -22,6 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from agent.spool import SpooledReport, encode
 
 USER_AGENT = "watchkeeper-agent/0.1"
 
@@ -141,7 +142,8 @@ class CollectorClient:
                           {"Content-Type": "application/json"})
 
     def report(self, credential: str, report: dict[str, Any]) -> dict[str, Any]:
-        body = gzip.compress(json.dumps(report, separators=(",", ":")).encode(), compresslevel=6)
+        # One read back from the spool goes out as the bytes stored, not encoded again.
+        body = report.body if isinstance(report, SpooledReport) else encode(report)
         return self._call("POST", "/api/v1/report", body, {
             "Content-Type": "application/json", "Content-Encoding": "gzip",
             "Authorization": f"Bearer {credential}"})

@@ -53,11 +53,21 @@ class _Entry:
     size: int
 
 
+class SpooledReport(dict[str, Any]):
+    """A report read back from the spool, with `body`, the gzip bytes it is stored as: the
+    collector is sent those as they are rather than the report encoded once more."""
+
+    body: bytes = b""
+
+
 @dataclass
 class Spool:
     directory: Path
     max_bytes: int
     _entries: dict[int, _Entry] = field(default_factory=dict)
+    # The sum of the entries' sizes, kept as they come and go: `_make_room` asks for it at
+    # every step of its loops over a spool that may hold thousands of reports.
+    _size: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -78,7 +88,7 @@ class Spool:
                 full.unlink(missing_ok=True)
                 kind = THIN
                 path = self._path(_Entry(seq, THIN, 0))
-            self._entries[seq] = _Entry(seq, kind, path.stat().st_size)
+            self._put(_Entry(seq, kind, path.stat().st_size))
         if self._entries:
             log.info("spool holds %d unsent reports (%d bytes)", len(self), self.size)
 
@@ -87,7 +97,18 @@ class Spool:
 
     @property
     def size(self) -> int:
-        return sum(e.size for e in self._entries.values())
+        return self._size
+
+    def _put(self, entry: _Entry) -> None:
+        old = self._entries.get(entry.seq)
+        self._size += entry.size - (old.size if old else 0)
+        self._entries[entry.seq] = entry
+
+    def _pop(self, seq: int) -> _Entry | None:
+        entry = self._entries.pop(seq, None)
+        if entry is not None:
+            self._size -= entry.size
+        return entry
 
     def seqs(self) -> list[int]:
         """Sequence numbers waiting, oldest first."""
@@ -96,21 +117,24 @@ class Spool:
     def _path(self, e: _Entry) -> Path:
         return self.directory / f"{e.seq:020d}.{e.kind}{SUFFIX}"
 
-    def read(self, seq: int) -> dict[str, Any] | None:
+    def read(self, seq: int) -> SpooledReport | None:
         """The report, or None if its file is damaged (it is then set aside, and logged)."""
         entry = self._entries[seq]
         path = self._path(entry)
         try:
-            return json.loads(gzip.decompress(path.read_bytes()))
-        except (OSError, EOFError, ValueError) as exc:
+            body = path.read_bytes()
+            report = SpooledReport(json.loads(gzip.decompress(body)))
+        except (OSError, EOFError, ValueError, TypeError) as exc:
             log.error("spooled report %d is unreadable (%s); moved to %s.bad", seq, exc, path)
             path.rename(path.with_name(path.name + ".bad"))
-            del self._entries[seq]
+            self._pop(seq)
             return None
+        report.body = body
+        return report
 
     def remove(self, seq: int) -> None:
         """The collector confirmed it (or refused it for good)."""
-        entry = self._entries.pop(seq, None)
+        entry = self._pop(seq)
         if entry is not None:
             self._path(entry).unlink(missing_ok=True)
 
@@ -118,16 +142,16 @@ class Spool:
         """Store `report` (its `seq` names it), making room first; returns what was dropped,
         which is also added to the report's own `dropped` field before it is written."""
         dropped = Dropped()
-        blob = _encode(report)
+        blob = encode(report)
         self._make_room(len(blob), dropped)
         if self.size + len(blob) > self.max_bytes:
             # Even alone it does not fit: keep its events and transitions, not its metrics.
             _count_metrics(report, dropped)
             report = _thinned(report)
-            blob = _encode(report)
+            blob = encode(report)
         if dropped:
             report = {**report, "dropped": _merge(report.get("dropped"), dropped)}
-            blob = _encode(report)
+            blob = encode(report)
             log.warning("spool full (%d bytes): dropped %s", self.max_bytes, dropped.to_wire())
         self._write(_Entry(int(report["seq"]), THIN if _is_thin(report) else FULL, len(blob)),
                     blob)
@@ -146,7 +170,7 @@ class Spool:
                 continue
             _count_metrics(report, dropped)
             old_path = self._path(entry)
-            thin = _encode(_thinned(report))
+            thin = encode(_thinned(report))
             self._write(_Entry(seq, THIN, len(thin)), thin)
             old_path.unlink(missing_ok=True)
         # Second pass: no metrics left to give up; drop whole reports, oldest first.
@@ -172,11 +196,12 @@ class Spool:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        self._entries[entry.seq] = entry
+        self._put(entry)
 
 
-def _encode(report: dict[str, Any]) -> bytes:
-    # mtime=0: the same report always encodes to the same bytes.
+def encode(report: dict[str, Any]) -> bytes:
+    """A report as it is stored and sent: compact JSON, gzipped. (mtime=0: the same report
+    always encodes to the same bytes.)"""
     return gzip.compress(json.dumps(report, separators=(",", ":")).encode(), 6, mtime=0)
 
 

@@ -51,8 +51,6 @@ class AgentState:
     def save_checkpoints(self, checkpoints: list[Checkpoint]) -> None:
         """Where each incremental reader resumes after a restart (see `Checkpoint`);
         read back through `SamplerContext.saved`."""
-        if not checkpoints:
-            return
         for c in checkpoints:
             path = checkpoint_file(self.dir, c.key)
             path.parent.mkdir(exist_ok=True)

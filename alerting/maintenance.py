@@ -24,10 +24,10 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from alerting.calendar import WEEKDAYS
 from rules.durations import format_duration
 
 DAY = 86400.0
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class Scope(StrEnum):

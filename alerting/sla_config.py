@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerting.calendar import DAY_MINUTES, WEEKDAYS, BusinessCalendar, Span
 from alerting.sla import SlaClock, SlaTarget
+from alerting.timeparse import time_zone
 from watchkeeper.tomlconf import ConfigError, Table, read_toml
 
 _SPAN = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
@@ -91,9 +91,9 @@ def _calendar(entry: Table) -> BusinessCalendar | None:
     tz = None
     if zone_name is not None:
         try:
-            tz = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            t.problem("time_zone", f"{zone_name!r} is not a time zone such as \"Europe/London\"")
+            tz = time_zone(zone_name)
+        except ValueError as exc:
+            t.problem("time_zone", str(exc))
     week: list[tuple[Span, ...]] = []
     bad_day = False
     for day in WEEKDAYS:

@@ -37,7 +37,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import ssl
 import statistics
@@ -52,7 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import MIB, REPO, fmt, free_ports, positive, repo_env, start_collector, stop, vm_hwm
+
 RESULTS = REPO / "bench" / "results"
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 SAMPLE_EVERY = 5.0  # seconds between readings of both processes
@@ -60,7 +60,6 @@ SCRAPE_EVERY = 15.0  # node_exporter's scrape interval, as in a typical Promethe
 PROGRESS_EVERY = 30.0
 RSS_RATIO_TARGET = 1.0  # agent RSS / node_exporter RSS
 CPU_RATIO_TARGET = 0.5  # agent CPU / node_exporter CPU
-MIB = 1024 * 1024
 MEMORY_METHOD = (
     "RSS, PSS, USS (Private_Clean + Private_Dirty) and anonymous memory from"
     " /proc/PID/smaps_rollup every 5 s; medians over the window. The agent's figures are its"
@@ -115,17 +114,6 @@ def smaps_rollup(pid: int) -> tuple[int, int, int, int]:
             fields[key] = int(parts[0]) * 1024
     uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
     return fields["Rss"], fields["Pss"], uss, fields["Anonymous"]
-
-
-def vm_hwm(pid: int) -> int | None:
-    """The kernel's peak-RSS mark (VmHWM) of `pid` in bytes: catches peaks between readings."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def read_process(pid: int) -> Reading | None:
@@ -221,12 +209,6 @@ def figures(w: Watched, start: float) -> dict[str, Any]:
 # Setting up the collector, the agent and node_exporter
 # --------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "watchkeeper", *args]
 
@@ -261,11 +243,11 @@ def make_certificate(directory: Path) -> None:
 def write_collector(directory: Path, https: bool) -> Path:
     from collector.cli import write_starter
 
-    port = free_port()
+    port, smtp_port = free_ports(2)
     scheme = "https" if https else "http"
     # smtp_port: nothing listens there; no case opens in a healthy run, so nothing is sent.
     path = write_starter(directory, listen_port=port, public_url=f"{scheme}://127.0.0.1:{port}",
-                         smtp_port=free_port())
+                         smtp_port=smtp_port)
     if https:
         make_certificate(directory)
         path.write_text(path.read_text()
@@ -435,10 +417,6 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
-def fmt(v: float | None, spec: str = ".1f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
 def summary_text(result: dict[str, Any]) -> str:
     p, a, n = result["parameters"], result["agent"], result["node_exporter"]
     r, t = result["ratios"], result["targets"]
@@ -493,17 +471,6 @@ def summary_text(result: dict[str, Any]) -> str:
 # The run
 # --------------------------------------------------------------------------------------
 
-def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def run_bench(args: argparse.Namespace) -> int:
     import psutil
 
@@ -522,8 +489,7 @@ def run_bench(args: argparse.Namespace) -> int:
               " pass --plain-http", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="watchkeeper-footprint-"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    env = repo_env()
     procs: dict[str, subprocess.Popen[bytes] | None] = dict.fromkeys(
         ("agent", "node_exporter", "collector"))
     scraper: Scraper | None = None
@@ -532,10 +498,7 @@ def run_bench(args: argparse.Namespace) -> int:
         # ---- the collector (not measured) ---------------------------------------------
         cpath = write_collector(workdir / "collector", https)
         config = load_config(cpath)
-        with (workdir / "collector.log").open("wb") as log:
-            procs["collector"] = subprocess.Popen(
-                cli("collector", "run", "--config", str(cpath)), stdout=log,
-                stderr=subprocess.STDOUT, env=env, cwd=workdir)
+        procs["collector"] = start_collector(cpath, workdir, env)
         tls = ssl.create_default_context(cafile=str(config.tls_cert)) if https else None
 
         def healthy() -> bool:
@@ -572,7 +535,7 @@ def run_bench(args: argparse.Namespace) -> int:
                  if "backup" in samplers else ""), flush=True)
 
         # ---- node_exporter, scraped every 15 s ------------------------------------------
-        nport = free_port()
+        nport = free_ports(1)[0]
         with (workdir / "node_exporter.log").open("wb") as log:
             procs["node_exporter"] = subprocess.Popen(
                 [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{nport}"], stdout=log,
@@ -742,13 +705,6 @@ def non_negative(text: str) -> float:
     return value
 
 
-def positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
 def env_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -764,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
                     " 5 s and report median RSS and PSS, mean CPU % and the agent/node_exporter"
                     " ratios against issue 3's targets (RSS <= node_exporter's, CPU <= half).",
         epilog="Example smoke run: bench/agent_footprint.py --duration 60")
-    p.add_argument("--duration", type=positive, default=600.0,
+    p.add_argument("--duration", type=positive(float), default=600.0,
                    help="seconds measured after the warm-up (default 600)")
     p.add_argument("--warmup", type=non_negative, default=30.0,
                    help="seconds after the agent starts that are left out of the figures"

@@ -57,9 +57,9 @@ from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
-import ingest  # bench/ingest.py, beside this script: simulated agents and shared helpers
+import ingest  # bench/ingest.py, beside this script: simulated agents and their reports
+from _common import MIB, REPO, fmt, free_ports, positive, repo_env, start_collector, stop
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "bench" / "results" / "detect_to_page.json"
 CUSTOMER = "acme"  # the one customer in collector/templates/collector.toml
 POLL_CASES = 0.02  # seconds between the conductor's looks at the cases table
@@ -68,7 +68,6 @@ IDLE_WINDOW = 10.0  # seconds per sub-window of an idle measurement (its noise e
 CASE_NUMBER = re.compile(r"#(\d+)")
 TARGET_CASE = 1.0  # s from the missed deadline to the case
 TARGET_PAGE = 2.0  # s from the case to the first page accepted by the mail server
-MIB = 1024 * 1024
 
 
 def site_name(index: int, sites: int) -> str:
@@ -331,7 +330,7 @@ class Collector:
         from collector.cli import write_starter
         from collector.config import load_config
 
-        port = ingest.free_ports(1)[0]
+        port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{port}"
         self.workdir = workdir
         self.config_path = write_starter(workdir, listen_port=port, public_url=self.url,
@@ -341,26 +340,11 @@ class Collector:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
-        with (self.workdir / "collector.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "watchkeeper", "collector", "run", "--config",
-                 str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.workdir, env=env)
+        self.proc = start_collector(self.config_path, self.workdir, repo_env())
         ingest.wait_healthy(self.url, self.proc, time.monotonic() + 60)
 
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop(self.proc, signal.SIGINT, 20)
 
 
 def machine() -> dict[str, Any]:
@@ -385,11 +369,9 @@ class Loadgen:
     """The load generator process, its JSON-line events on a queue."""
 
     def __init__(self, spec_path: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()),
                                       "--_loadgen", str(spec_path)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
+                                     stdout=subprocess.PIPE, text=True, env=repo_env())
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True, name="loadgen-reader").start()
 
@@ -806,10 +788,10 @@ def summary_text(result: dict[str, Any]) -> str:
                      f" s; {burst['figures']['attached_to_a_site_case']} attached to a site"
                      f" case; mail {dict(burst['mail'])}")
         st = det["steady_state"]
-        lines.append(f"  steady state: collector {ingest.fmt(st['cpu_percent'].get('collector'))}"
+        lines.append(f"  steady state: collector {fmt(st['cpu_percent'].get('collector'))}"
                      f" % of one core, load generator"
-                     f" {ingest.fmt(st['cpu_percent'].get('load_generator'))} %, other processes"
-                     f" {ingest.fmt(st.get('other_processes_percent'))} %;"
+                     f" {fmt(st['cpu_percent'].get('load_generator'))} %, other processes"
+                     f" {fmt(st.get('other_processes_percent'))} %;"
                      f" load {det['load']['outcomes']}, {det['load']['skipped_slots']} slots"
                      " skipped")
         if det["unexpected_cases"]:
@@ -823,7 +805,7 @@ def summary_text(result: dict[str, Any]) -> str:
             other = r["machine"].get("other_processes_percent")
             lines.append(f"  run {i}  {r['devices']:>9,} devices  {r['cpu_percent']:.3f} %"
                          f" (sd {r['window_sd']:.3f})  RSS {r['rss_mib']:.1f} MiB;"
-                         f" other processes {ingest.fmt(other)} %; cases"
+                         f" other processes {fmt(other)} %; cases"
                          f" {r['database']['cases']}")
     for where, use in contended(result):
         who = ", ".join(f"{o['command'][:40]!r} {o['cpu_percent']:.0f} %"
@@ -849,7 +831,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from aiosmtpd.controller import Controller
 
     inbox = Inbox(args.smtp_delay)
-    smtp = Controller(inbox, hostname="127.0.0.1", port=ingest.free_ports(1)[0])
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_ports(1)[0])
     smtp.start()
     root = Path(tempfile.mkdtemp(prefix="watchkeeper-detect-"))
     started = time.time()
@@ -883,7 +865,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    positive_int, positive_float = ingest.positive(int), ingest.positive(float)
+    positive_int, positive_float = positive(int), positive(float)
     p = argparse.ArgumentParser(
         prog="bench/detect_to_page.py",
         description="Time a real collector from a device's missed heartbeat deadline to its"

@@ -34,7 +34,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,13 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import MIB, REPO, fmt, free_ports, positive, repo_env, start_collector, stop, vm_hwm
+
 DEFAULT_OUT = REPO / "bench" / "results" / "ingest.json"
 CUSTOMER = "acme"  # the one customer in collector/templates/collector.toml
 USER_AGENT = "watchkeeper-bench/0.1"
 SAMPLE_EVERY = 0.5  # seconds between samples of the collector's CPU time and RSS
 PROGRESS_EVERY = 10.0
-MIB = 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------
@@ -390,31 +389,6 @@ def loadgen_main(spec_path: Path) -> int:
 # The conductor
 # --------------------------------------------------------------------------------------
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (held open together so they cannot repeat)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _vm_hwm(pid: int) -> int | None:
-    """The kernel's own peak-RSS mark (VmHWM) for `pid`, in bytes; Linux only."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 class Sampler(threading.Thread):
     """Samples a process's CPU time and RSS every SAMPLE_EVERY seconds."""
 
@@ -434,7 +408,7 @@ class Sampler(threading.Thread):
             with self.proc.oneshot():
                 cpu = self.proc.cpu_times()
                 sample = (time.monotonic(), cpu.user + cpu.system, self.proc.memory_info().rss)
-            self.hwm = _vm_hwm(self.proc.pid) or self.hwm
+            self.hwm = vm_hwm(self.proc.pid) or self.hwm
         except psutil.Error:
             return None
         self.samples.append(sample)
@@ -504,10 +478,6 @@ def log_summary(log_path: Path) -> dict[str, Any]:
                     problems.append(line[:300])
                 break
     return {"problem_lines": dict(levels), "first_problems": problems}
-
-
-def fmt(v: float | None, spec: str = ".1f") -> str:
-    return "-" if v is None else format(v, spec)
 
 
 def summary_text(result: dict[str, Any]) -> str:
@@ -649,8 +619,7 @@ def run_bench(args: argparse.Namespace) -> int:
     grace = args.interval / 2 if args.grace is None else args.grace
     nofile = raise_nofile(args.connections + 1024)
     workdir = Path(tempfile.mkdtemp(prefix="watchkeeper-bench-"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    env = repo_env()
     collector: subprocess.Popen | None = None
     loadgen: subprocess.Popen | None = None
     sampler: Sampler | None = None
@@ -662,11 +631,7 @@ def run_bench(args: argparse.Namespace) -> int:
                                     interval=f"{args.interval:g}s", grace=f"{grace:g}s",
                                     missed=args.missed, smtp_port=smtp_port)
         log_path = workdir / "collector.log"
-        with log_path.open("wb") as log_file:
-            collector = subprocess.Popen(
-                [sys.executable, "-m", "watchkeeper", "collector", "run",
-                 "--config", str(config_path)],
-                stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir, env=env)
+        collector = start_collector(config_path, workdir, env)
         print(f"collector pid {collector.pid} on {url} (config in {workdir})", flush=True)
         wait_healthy(url, collector, time.monotonic() + 30)
         config = load_config(config_path)
@@ -755,12 +720,7 @@ def run_bench(args: argparse.Namespace) -> int:
         sampler.snapshot()
         database = db_check(config.database)
         database["bytes"] = file_bytes(config.database, Path(f"{config.database}-wal"))
-        collector.send_signal(signal.SIGINT)
-        try:
-            collector.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            collector.kill()
-            collector.wait()
+        stop(collector, signal.SIGINT, 20)
 
         def pct(name: str) -> float | None:
             a, b = marks.get(f"{name}_start"), marks.get(f"{name}_end")
@@ -841,15 +801,6 @@ def run_bench(args: argparse.Namespace) -> int:
                     proc.wait(timeout=10)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:

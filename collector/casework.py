@@ -16,7 +16,6 @@ from alerting.cases import (
     CaseAction,
     CaseSource,
     CaseState,
-    FlapPolicy,
     HoldReason,
     InvalidTransition,
     apply,
@@ -127,11 +126,17 @@ def _cancel_suspended(conn: sqlite3.Connection, case_id: int) -> None:
                  " AND state = 'suspended'", (case_id,))
 
 
-def _cancel_all(conn: sqlite3.Connection, case_id: int) -> None:
-    conn.execute("UPDATE escalation_timers SET state = 'cancelled' WHERE case_id = ?"
-                 " AND state IN ('pending', 'suspended')", (case_id,))
-    conn.execute("UPDATE outbox SET state = 'cancelled' WHERE case_id = ? AND state = 'pending'",
-                 (case_id,))
+def cancel_all(conn: sqlite3.Connection, case_id: int,
+               claimed: bool = False) -> tuple[int, int]:
+    """Cancel the case's pending and suspended steps and its unsent messages (`claimed`:
+    those the outbox has claimed too, as it looks again before sending); returns how many
+    steps and messages."""
+    steps = conn.execute("UPDATE escalation_timers SET state = 'cancelled' WHERE case_id = ?"
+                         " AND state IN ('pending', 'suspended')", (case_id,)).rowcount
+    states = "('pending', 'sending')" if claimed else "('pending')"
+    unsent = conn.execute("UPDATE outbox SET state = 'cancelled' WHERE case_id = ?"
+                          f" AND state IN {states}", (case_id,)).rowcount
+    return steps, unsent
 
 
 def _policy_of(row: sqlite3.Row) -> Policy | None:
@@ -156,7 +161,7 @@ def _retrigger(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now
               f"Triggered again after resolution: {trigger.evidence}")
     policy = _policy_of(row)
     if policy:
-        _cancel_all(conn, case_id)  # the new run replaces what is left of the old
+        cancel_all(conn, case_id)  # the new run replaces what is left of the old
         if escalate:
             start_escalation(conn, case_id, policy, now)
     sla_hooks.on_change(conn, case_id, now, restart=True)
@@ -185,31 +190,37 @@ def _relapse(conn: sqlite3.Connection, row: sqlite3.Row, trigger: Trigger, now: 
     sla_hooks.on_change(conn, case_id, now)
 
 
-def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...], now: float,
-                 flap: FlapPolicy = FLAP) -> Outcome:
+def _muting(conn: sqlite3.Connection, trigger: Trigger, now: float) -> Occurrence | None:
+    return maintenance_store.muting_occurrence(conn, trigger.device_id, trigger.customer, now,
+                                               trigger.site)
+
+
+def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...],
+                 now: float) -> Outcome:
     with db.transaction() as conn:
-        muted = maintenance_store.muting_occurrence(conn, trigger.device_id, trigger.customer,
-                                                    now, trigger.site)
         row = find_active(conn, trigger.dedup_key)
         if row is not None:
             move = on_trigger(CaseState(row["state"]), row["resolved_at"],
                               bool(row["resolved_automatically"]),
-                              row["flapping_since"] is not None, now, flap)
+                              row["flapping_since"] is not None, now, FLAP)
+            if move is None:  # a case not resolved: the trigger only goes on its timeline
+                add_event(conn, row["id"], now, "triggered",
+                          f"Triggered again: {trigger.evidence}")
+                return Outcome(row["id"], opened=False)
+            muted = _muting(conn, trigger, now)
             quiet = row["suppressed_by"] is not None  # kept quiet by maintenance: never paged
             if move is CaseAction.RELAPSE and quiet and muted is None:
                 move = CaseAction.RETRIGGER  # back after the window: news, not a relapse
             if move is CaseAction.RETRIGGER:
                 _retrigger(conn, row, trigger, now, escalate=muted is None)
                 _mute(conn, row["id"], muted, now)
-            elif move is CaseAction.RELAPSE:
+            else:
                 _relapse(conn, row, trigger, now)
                 if quiet:
                     _mute(conn, row["id"], muted, now)
-            else:
-                add_event(conn, row["id"], now, "triggered",
-                          f"Triggered again: {trigger.evidence}")
             return Outcome(row["id"], opened=False)
 
+        muted = _muting(conn, trigger, now)
         policy = choose(policies, trigger.severity, trigger.tier)
         case_id = conn.execute(
             "INSERT INTO cases (severity, customer, device_id, title, source, dedup_key, state,"
@@ -235,19 +246,19 @@ def open_or_join(db: Database, trigger: Trigger, policies: tuple[Policy, ...], n
         return Outcome(case_id, opened=True)
 
 
-def _count_transition(conn: sqlite3.Connection, row: sqlite3.Row, firing: bool, now: float,
-                      flap: FlapPolicy) -> bool:
+def _count_transition(conn: sqlite3.Connection, row: sqlite3.Row, firing: bool,
+                      now: float) -> bool:
     """Record a fire or clear of the case's rule, start or end its flapping; say whether it
     is flapping now."""
     case_id = row["id"]
     earlier = [r[0] for r in conn.execute(
         "SELECT at FROM case_transitions WHERE case_id = ? AND at > ?",
-        (case_id, now - flap.window))]
+        (case_id, now - FLAP.window))]
     conn.execute("INSERT INTO case_transitions (case_id, at, firing) VALUES (?, ?, ?)",
                  (case_id, now, int(firing)))
     was = row["flapping_since"] is not None
-    now_flapping = is_flapping(earlier, now, was, flap)
-    window = _minutes_ago(flap.window)
+    now_flapping = is_flapping(earlier, now, was, FLAP)
+    window = _minutes_ago(FLAP.window)
     if now_flapping and not was:
         conn.execute("UPDATE cases SET flapping_since = ? WHERE id = ?", (now, case_id))
         add_event(conn, case_id, now, "flapping",
@@ -261,28 +272,27 @@ def _count_transition(conn: sqlite3.Connection, row: sqlite3.Row, firing: bool, 
     return now_flapping
 
 
-def rule_fired(db: Database, trigger: Trigger, policies: tuple[Policy, ...], now: float,
-               flap: FlapPolicy = FLAP) -> Outcome:
+def rule_fired(db: Database, trigger: Trigger, policies: tuple[Policy, ...],
+               now: float) -> Outcome:
     """A rule fired: open or join its case, counting the fire towards flapping."""
     with db.transaction() as conn:
         row = find_active(conn, trigger.dedup_key)
         if row is not None:
-            _count_transition(conn, row, True, now, flap)
-        outcome = open_or_join(db, trigger, policies, now, flap)
+            _count_transition(conn, row, True, now)
+        outcome = open_or_join(db, trigger, policies, now)
         if outcome.opened:
-            _count_transition(conn, _load(conn, outcome.case_id), True, now, flap)
+            _count_transition(conn, _load(conn, outcome.case_id), True, now)
         return outcome
 
 
-def rule_cleared(db: Database, dedup_key: str, evidence: str, now: float,
-                 flap: FlapPolicy = FLAP) -> int | None:
+def rule_cleared(db: Database, dedup_key: str, evidence: str, now: float) -> int | None:
     """A rule cleared: its case resolves by itself, unless it is flapping, when it stays
     open for the NOC. Returns the case's number (None: it has no case that is not closed)."""
     with db.transaction() as conn:
         row = find_active(conn, dedup_key)
         if row is None:
             return None  # resolved before it ever reached us, or its case was closed by hand
-        flapping = _count_transition(conn, row, False, now, flap)
+        flapping = _count_transition(conn, row, False, now)
         state = CaseState(row["state"])
         if not can(state, CaseAction.RESOLVE):
             add_event(conn, row["id"], now, "rule", evidence)
@@ -442,7 +452,7 @@ def close(db: Database, case_id: int, by: str, now: float) -> None:
         _, state = _move(conn, case_id, CaseAction.CLOSE)
         conn.execute("UPDATE cases SET state = ?, closed_at = ?, closed_by = ?,"
                      " hold_reason = NULL WHERE id = ?", (state.value, now, by, case_id))
-        _cancel_all(conn, case_id)
+        cancel_all(conn, case_id)
         pager_sync.follow(conn, case_id, Kind.RESOLVED, now)
         add_event(conn, case_id, now, "closed", f"Closed by {by}", by)
         sla_hooks.on_change(conn, case_id, now)

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -22,6 +23,7 @@ from rules.model import EventLevel
 
 if TYPE_CHECKING:
     import sqlite3
+    from zoneinfo import ZoneInfo
 
     from collector.config import CollectorConfig
     from collector.store.db import Database
@@ -125,16 +127,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def no_customer(config: CollectorConfig, name: str) -> str | None:
+    """Why `name` is not a customer of `config`, or None when it is one."""
+    if config.customer(name) is not None:
+        return None
+    known = ", ".join(c.name for c in config.customers) or "none"
+    return f"no customer {name!r} in {config.source} (known: {known})"
+
+
 def cmd_token_create(args: argparse.Namespace) -> int:
     from collector.enrolment import create_token
     from collector.store.db import Database
     from watchkeeper.clock import SystemClock
 
     config = load_or_exit(args.config)
-    if config.customer(args.customer) is None:
-        known = ", ".join(c.name for c in config.customers) or "none"
-        print(f"watchkeeper: no customer {args.customer!r} in {config.source} (known: {known})",
-              file=sys.stderr)
+    if (unknown := no_customer(config, args.customer)) is not None:
+        print(f"watchkeeper: {unknown}", file=sys.stderr)
         return 1
     token = create_token(Database(config.database), args.customer, args.uses, args.ttl,
                          SystemClock().now(), args.site)
@@ -438,6 +446,24 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _zone_arg(text: str) -> ZoneInfo:
+    from alerting.oncall_config import time_zone
+    try:
+        return time_zone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _moment_arg(text: str) -> datetime:
+    """A --at/--start/--end; one without an offset is read later, on the clock of --tz."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; write 'YYYY-MM-DD HH:MM' (on the clock of --tz) or ISO"
+            " 8601 with an offset, e.g. 2026-03-30T09:00+01:00") from None
 
 
 def _by_arg(p: argparse.ArgumentParser, does: str) -> None:

@@ -47,7 +47,6 @@ class CollectorConfig:
     listen_port: int
     public_url: str
     database: Path
-    secret_file: Path
     secret: bytes  # signs acknowledgement links; read once at start-up
     tls_cert: Path | None
     tls_key: Path | None
@@ -320,8 +319,7 @@ def load_config(path: Path) -> CollectorConfig:
     assert database and secret_file and listen_host and listen_port and public_url
     return CollectorConfig(
         source=path, listen_host=listen_host, listen_port=listen_port,
-        public_url=public_url.rstrip("/"), database=database, secret_file=secret_file,
-        secret=secret,
+        public_url=public_url.rstrip("/"), database=database, secret=secret,
         tls_cert=tls_cert, tls_key=tls_key, max_report_bytes=max_bytes or 1 << 20,
         max_report_decompressed_bytes=max_decompressed or 16 << 20, ack_link_ttl=ack_ttl or 86400,
         heartbeat=heartbeat, recovery=recovery, smtp=smtp, channels=channels,

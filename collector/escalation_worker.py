@@ -111,6 +111,14 @@ def _enqueue_step(conn: sqlite3.Connection, config: CollectorConfig, case: sqlit
     return sent_to
 
 
+def schedule_repeat(conn: sqlite3.Connection, case_id: int, index: int, step: Step, run: int,
+                    due_at: float) -> None:
+    """A step that repeats runs again `step.repeat` after the run due at `due_at`."""
+    if step.repeat is not None:
+        conn.execute("INSERT OR IGNORE INTO escalation_timers (case_id, step, run, due_at)"
+                     " VALUES (?,?,?,?)", (case_id, index, run + 1, due_at + step.repeat))
+
+
 def fire_due(db: Database, config: CollectorConfig, now: float, limit: int = 100) -> int:
     timers = db.conn.execute(
         "SELECT * FROM escalation_timers WHERE state = 'pending' AND due_at <= ?"
@@ -136,10 +144,7 @@ def fire_due(db: Database, config: CollectorConfig, now: float, limit: int = 100
             add_event(conn, case["id"], now, "escalation",
                       f"{label} ({step.message.value}): notifying {', '.join(targets) or 'nobody'}")
             log.info("%s: %d message(s) queued", label, len(targets), extra={"case": case["id"]})
-            if step.repeat is not None:
-                conn.execute("INSERT OR IGNORE INTO escalation_timers (case_id, step, run, due_at)"
-                             " VALUES (?,?,?,?)", (case["id"], timer["step"], timer["run"] + 1,
-                                                   timer["due_at"] + step.repeat))
+            schedule_repeat(conn, case["id"], timer["step"], step, timer["run"], timer["due_at"])
     return enqueued
 
 

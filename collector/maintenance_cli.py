@@ -25,30 +25,21 @@ from alerting.maintenance import (
     parse_every,
     upcoming,
 )
-from collector.cli import _by_arg, _config_arg, _duration, load_or_exit
+from collector.cli import (
+    _by_arg,
+    _config_arg,
+    _duration,
+    _moment_arg,
+    _zone_arg,
+    load_or_exit,
+    no_customer,
+)
 
 if TYPE_CHECKING:
     import sqlite3
 
     from collector.config import CollectorConfig
     from collector.store.db import Database
-
-
-def _zone_arg(text: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time zone; use an IANA name such as 'Europe/London'") from None
-
-
-def _moment_arg(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time; write 'YYYY-MM-DD HH:MM' (on the clock of --tz) or ISO"
-            " 8601 with an offset, e.g. 2026-11-22T22:00+00:00") from None
 
 
 def _clock_arg(text: str) -> time:
@@ -167,9 +158,8 @@ def _target(args: argparse.Namespace, config: CollectorConfig,
             return str(exc)
         return Scope.DEVICE, device["id"], f"device {device['hostname']} ({device['id']})"
     if args.customer is not None:
-        if config.customer(args.customer) is None:
-            known = ", ".join(c.name for c in config.customers) or "none"
-            return f"no customer {args.customer!r} in {config.source} (known: {known})"
+        if (unknown := no_customer(config, args.customer)) is not None:
+            return unknown
         return Scope.CUSTOMER, args.customer, f"customer {args.customer}"
     site = args.site.strip()
     if not site:

@@ -73,11 +73,10 @@ def window(conn: sqlite3.Connection, window_id: int) -> Window:
 def device_ref(conn: sqlite3.Connection, device_id: str | None, customer: str,
                site: str | None = None) -> DeviceRef:
     """What windows match a trigger on: its device, customer and site. The site is the
-    device's own when it has one (a column that older databases lack), else `site`."""
+    device's own when it has one, else `site`."""
     if device_id is not None:
-        row = conn.execute("SELECT * FROM devices WHERE id = ?", (device_id,)).fetchone()
-        # `in row` would test the values of a sqlite3.Row, not its column names.
-        if row is not None and "site" in row.keys() and row["site"] is not None:  # noqa: SIM118
+        row = conn.execute("SELECT site FROM devices WHERE id = ?", (device_id,)).fetchone()
+        if row is not None and row["site"] is not None:
             site = row["site"]
     return DeviceRef(device_id, customer, site)
 

@@ -34,7 +34,7 @@ from alerting.targets import Route
 from collector import maintenance_store
 from collector.casework import add_event, start_escalation
 from collector.config import CollectorConfig
-from collector.escalation_worker import ack_url, describe, reach
+from collector.escalation_worker import ack_url, describe, reach, schedule_repeat
 from collector.maintenance_store import PendingEnd
 from collector.store.db import Database
 
@@ -109,8 +109,7 @@ def _end(conn: sqlite3.Connection, config: CollectorConfig, pending: PendingEnd,
                       f" {when(later.end)}: still not paging")
             continue
         maintenance_store.release(conn, case["id"])
-        # The column comes with site outage cases; `in row` would test a Row's values.
-        parent = case["parent_case_id"] if "parent_case_id" in case.keys() else None  # noqa: SIM118
+        parent = case["parent_case_id"]
         if parent is not None:
             add_event(conn, case["id"], now, "maintenance",
                       f"{ended}; the case is part of site outage case #{parent}, which"
@@ -158,10 +157,7 @@ def _cover_first_steps(conn: sqlite3.Connection, config: CollectorConfig,
             conn.execute("UPDATE escalation_timers SET state = 'covered' WHERE case_id = ?"
                          " AND step = ? AND run = ? AND state = 'pending'",
                          (case["id"], index, run))
-            if step.repeat is not None:  # as the escalation worker does when a step fires
-                conn.execute("INSERT OR IGNORE INTO escalation_timers (case_id, step, run,"
-                             " due_at) VALUES (?,?,?,?)",
-                             (case["id"], index, run + 1, now + step.repeat))
+            schedule_repeat(conn, case["id"], index, step, run, now)
             add_event(conn, case["id"], now, "escalation",
                       f"{step_label} ({step.message.value}): in the maintenance summary to"
                       f" {', '.join(told) or 'nobody'}")

@@ -11,33 +11,15 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alerting.oncall import Schedule, Shift, ShiftSource, next_shift, on_call
-from collector.cli import DEFAULT_CONFIG
+from collector.cli import _config_arg, _moment_arg, _zone_arg
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
 ONCALL_FILE = "oncall.toml"
-
-
-def _at_arg(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time; write 'YYYY-MM-DD HH:MM' or ISO 8601 with an offset,"
-            " e.g. 2026-03-30T09:00+01:00") from None
-
-
-def _tz_arg(text: str) -> ZoneInfo:
-    from alerting.oncall_config import time_zone
-    try:
-        return time_zone(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,17 +30,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     " --at), until when, and who takes over then. Schedules are read from"
                     f" the collector's `oncall` file ({ONCALL_FILE} beside its configuration"
                     " unless it names another).")
-    p.add_argument("--at", type=_at_arg, metavar="TIME",
+    p.add_argument("--at", type=_moment_arg, metavar="TIME",
                    help="the moment to ask about (default: now): 'YYYY-MM-DD HH:MM' on the"
                         " clock of --tz, or ISO 8601 with an offset (2026-03-30T09:00+01:00)")
-    p.add_argument("--tz", type=_tz_arg, metavar="ZONE",
+    p.add_argument("--tz", type=_zone_arg, metavar="ZONE",
                    help="the time zone of a --at without an offset, e.g. America/New_York"
                         " (default: each schedule's own zone)")
     p.add_argument("--schedule", metavar="NAME", help="only this schedule")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
-                   help="the collector's configuration file (default: $WATCHKEEPER_CONFIG"
-                        " or ./collector.toml)")
+    _config_arg(p)
     p.set_defaults(func=cmd_oncall)
 
 

@@ -81,11 +81,7 @@ def attach(conn: sqlite3.Connection, case: sqlite3.Row, site_case_id: int, now: 
         return
     case_id = case["id"]
     conn.execute("UPDATE cases SET parent_case_id = ? WHERE id = ?", (site_case_id, case_id))
-    steps = conn.execute("UPDATE escalation_timers SET state = 'cancelled' WHERE case_id = ?"
-                         " AND state IN ('pending', 'suspended')", (case_id,)).rowcount
-    # 'sending' too: the outbox looks again before it hands a claimed message over.
-    unsent = conn.execute("UPDATE outbox SET state = 'cancelled' WHERE case_id = ?"
-                          " AND state IN ('pending', 'sending')", (case_id,)).rowcount
+    steps, unsent = casework.cancel_all(conn, case_id, claimed=True)
     sent = [f"{r['channel']} to {r['recipient']} at {when(r['sent_at'])}" for r in conn.execute(
         "SELECT channel, recipient, sent_at FROM outbox WHERE case_id = ? AND state = 'sent'"
         " ORDER BY sent_at", (case_id,))]

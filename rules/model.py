@@ -187,12 +187,13 @@ class EventRule:
 class RulePack:
     rules: tuple[Rule, ...]
     event_rules: tuple[EventRule, ...] = ()
+    # A content hash: agents refetch only when the pack really changed. Computed once, since
+    # the agent reads it on every report and every push.
+    version: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def version(self) -> str:
-        """A content hash: agents refetch only when the pack really changed."""
+    def __post_init__(self) -> None:
         blob = json.dumps(self._content(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        object.__setattr__(self, "version", hashlib.sha256(blob).hexdigest()[:16])
 
     def _content(self) -> dict[str, object]:
         return {"rules": [r.to_wire() for r in self.rules],

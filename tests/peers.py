@@ -529,9 +529,10 @@ class JsonPeer(Peer):
 
 # --- SMTP -------------------------------------------------------------------------------
 
-def make_cert(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, as a local relay or a test would have."""
-    cert, key = directory / "smtp.crt", directory / "smtp.key"
+def make_cert(directory: Path, name: str = "smtp") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, as a local relay or a test would have:
+    (NAME.crt, NAME.key) in `directory`."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.samplers._localtime import MONTHS
 from rules.model import Sample
 
 if TYPE_CHECKING:
@@ -35,20 +36,17 @@ DATABASE_FILES = ("daily.cld", "daily.cvd", "main.cld", "main.cvd")
 HEADER_BYTES = 512
 _MAGIC = "ClamAV-VDB:"
 _WRITTEN = re.compile(r"(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d{1,2})-(\d{2}) ([+-])(\d{2})(\d{2})$")
-# English month names whatever the agent's locale (strptime's %b would follow LC_TIME).
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 
 
 def _written_time(text: str) -> float | None:
     """"22 Nov 2026 01-46 +0000": always a dash in the file, never "01:46" (see above)."""
     m = _WRITTEN.match(text.strip())
-    if m is None or m.group(2).lower() not in _MONTHS:
+    if m is None or m.group(2).capitalize() not in MONTHS:
         return None
     day, month, year, hour, minute, sign, off_h, off_m = m.groups()
     offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (-1 if sign == "-" else 1)
     try:
-        when = datetime(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute),
+        when = datetime(int(year), MONTHS[month.capitalize()], int(day), int(hour), int(minute),
                         tzinfo=timezone(offset))
     except ValueError:  # 31 Feb, hour 25, an offset of a day or more
         return None

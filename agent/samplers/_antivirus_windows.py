@@ -9,7 +9,6 @@ event-log reader (pywin32) is loaded on first use, so the logic runs in tests an
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -17,8 +16,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.samplers._command import CommandResult
-from agent.samplers._powershell import run_powershell
-from agent.samplers._winevent import EventXmlError, parse_event_xml
+from agent.samplers._powershell import json_object, run_powershell
+from agent.samplers._winevent import (
+    Records,
+    parse_event_xml,
+    parse_records,
+    read_channel,
+    system_query,
+)
 from agent.samplers.base import Checkpoint, Observation, SamplerContext
 from rules.model import MAX_MESSAGE, Event, Sample
 
@@ -108,12 +113,7 @@ def _age_days(status: Mapping[str, Any], now: float) -> float | None:
 
 def parse_status(text: str, now: float) -> DefenderStatus:
     """What STATUS_SCRIPT's JSON says: whether Defender is here, and its samples."""
-    try:
-        status = json.loads(text)
-    except ValueError:
-        raise DefenderError(f"Get-MpComputerStatus: not JSON: {text[:200]!r}") from None
-    if not isinstance(status, dict):
-        raise DefenderError(f"Get-MpComputerStatus: expected an object, got {text[:200]!r}")
+    status = json_object(text, "Get-MpComputerStatus", DefenderError)
     if "Error" in status:
         error = str(status.get("Error") or "").lower()
         if any(code in error for code in ABSENT_ERRORS):
@@ -140,11 +140,13 @@ def parse_status(text: str, now: float) -> DefenderStatus:
     return DefenderStatus(present=True, samples=samples)
 
 
+_DETECTION_CONDITION = "(" + " or ".join(f"EventID={i}" for i in DETECTION_IDS) + ")"
+
+
 def detection_xpath(window: float) -> str:
     """Detection events of the last `window` seconds (never more than MAX_READ)."""
-    ids = " or ".join(f"EventID={i}" for i in DETECTION_IDS)
-    ms = int(min(max(window, 0.0), MAX_READ) * 1000)
-    return f"*[System[({ids}) and TimeCreated[timediff(@SystemTime) <= {ms}]]]"
+    return system_query(_DETECTION_CONDITION,
+                        within_ms=int(min(max(window, 0.0), MAX_READ) * 1000))
 
 
 def _summary(data: Mapping[str, str]) -> str:
@@ -163,14 +165,7 @@ def parse_detection(xml: str, message: str | None) -> Event:
     return win.event
 
 
-Reader = Callable[[str, str, str | None, int], tuple[list[tuple[str, str | None]], str | None]]
-
-
-def _read_channel(channel: str, xpath: str, bookmark: str | None,
-                  limit: int) -> tuple[list[tuple[str, str | None]], str | None]:
-    from agent.samplers._winevent_windows import read_channel  # pywin32: Windows only
-
-    return read_channel(channel, xpath, bookmark, limit)
+Reader = Callable[[str, str, str | None, int], tuple[Records, str | None]]
 
 
 def _status() -> CommandResult:
@@ -188,7 +183,7 @@ class Defender:
 
     def __init__(self, saved: Mapping[str, Any] | None,
                  status: Callable[[], CommandResult] = _status,
-                 read: Reader = _read_channel) -> None:
+                 read: Reader = read_channel) -> None:
         saved = saved or {}
         bookmark, read_at = saved.get("bookmark"), saved.get("read_at")
         self.bookmark: str | None = bookmark if isinstance(bookmark, str) else None
@@ -208,13 +203,7 @@ class Defender:
         window = FIRST_READ if self.read_at is None else now - self.read_at + _SLACK
         records, bookmark = self._read(CHANNEL, detection_xpath(window), self.bookmark,
                                        READ_LIMIT)
-        for xml, message in records:
-            try:
-                out.append(parse_detection(xml, message))
-            except EventXmlError as exc:
-                # Skipped, not fatal: failing here would stop the bookmark from ever
-                # moving past the bad record, and every later detection would be lost.
-                log.warning("antivirus: skipping an unreadable Defender event: %s", exc)
+        out += parse_records(records, "antivirus: Defender", parse_detection)
         self.bookmark = bookmark
         if len(records) < READ_LIMIT:
             # All caught up. After a full batch more is waiting, possibly older than this

@@ -31,6 +31,7 @@ from agent.samplers._backup_common import (
     timeout,
 )
 from agent.samplers._command import CommandError, CommandResult, run_command
+from agent.samplers._localtime import local_timestamp
 from agent.samplers._recheck import entries, stat
 from watchkeeper.tomlconf import Table
 
@@ -123,10 +124,7 @@ def state(job: BorgJob, local: bool) -> Hashable:
 
 def _local_time(text: str, tz: tzinfo | None) -> float:
     """borg's naive local time; `tz` None means the agent host's zone (borg runs there)."""
-    stamp = datetime.fromisoformat(text)
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=tz) if tz is not None else stamp.astimezone()
-    return stamp.timestamp()
+    return local_timestamp(datetime.fromisoformat(text), tz)
 
 
 def parse_list(job: str, stdout: str, tz: tzinfo | None = None) -> BackupStatus:

@@ -31,6 +31,7 @@ from agent.samplers._backup_common import (
     clip,
     job_name,
 )
+from agent.samplers._localtime import MONTHS, local_timestamp
 from watchkeeper.tomlconf import Table
 
 TOOL = "rsnapshot"
@@ -48,8 +49,6 @@ _SUMMARY_ERROR = re.compile(r": completed, but with (some errors|no definite sta
 _BOILERPLATE = re.compile(
     r"^(-+|Errors were found in .*,|rsnapshot can not continue\. If you think an entry looks"
     r" right, make|sure you don't have spaces where only tabs should be\.)$")
-_MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _OLD_TIME = re.compile(r"^(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2})$")
 
 
@@ -100,13 +99,12 @@ def parse_config(text: str) -> RsnapshotConfig:
 
 def _time(text: str, tz: tzinfo | None) -> float:
     old = _OLD_TIME.match(text)
-    if old and old.group(2) in _MONTHS:
+    if old and old.group(2) in MONTHS:
         day, month, year, hh, mm, ss = old.groups()
-        stamp = datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss))
+        stamp = datetime(int(year), MONTHS[month], int(day), int(hh), int(mm), int(ss))
     else:
         stamp = datetime.fromisoformat(text)
-    stamp = stamp.replace(tzinfo=tz) if tz is not None else stamp.astimezone()
-    return stamp.timestamp()
+    return local_timestamp(stamp, tz)
 
 
 @dataclass

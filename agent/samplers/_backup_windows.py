@@ -3,7 +3,7 @@
 
 Pure: lists of `WinEvent` (from `_winevent.parse_event_xml`) in, one `BackupStatus` per job
 out, so every rule here is tested on event XML on any platform. `read` is the thin part: it
-asks `_winevent_windows.read_channel` (pywin32, imported only when called) for the last
+asks `_winevent.read_channel` (pywin32, imported only when called) for the last
 EVENT_WINDOW_DAYS of the relevant events; no bookmark, the window is read whole every time.
 
 - Windows Server Backup (tool "wsb", one job "default"): success = the newest event 4;
@@ -32,15 +32,19 @@ from agent.samplers._backup_common import (
     BackupStatus,
     clip,
 )
-from agent.samplers._winevent import EventXmlError, WinEvent, parse_event_xml
+from agent.samplers._winevent import (
+    WinEvent,
+    is_missing_channel,
+    parse_event_xml,
+    parse_records,
+    read_channel,
+    system_query,
+)
 from rules.model import EventLevel
-
-log = logging.getLogger(__name__)
 
 # The queries select only start/finish/problem events, so a few hundred at most per week;
 # the cap only bounds a pathological log (read_channel reads oldest first).
 READ_LIMIT = 5000
-ERROR_EVT_CHANNEL_NOT_FOUND = 15007
 
 WSB_PROVIDER = "Microsoft-Windows-Backup"
 WSB_CHANNELS = ("Microsoft-Windows-Backup", "Application")
@@ -207,8 +211,7 @@ def veeam_br_statuses(events: Iterable[WinEvent]) -> list[BackupStatus]:
 # --- reading (Windows only) ----------------------------------------------------------------
 
 def _xpath(condition: str) -> str:
-    window_ms = EVENT_WINDOW_DAYS * 24 * 3600 * 1000
-    return f"*[System[{condition} and TimeCreated[timediff(@SystemTime) <= {window_ms}]]]"
+    return system_query(condition, within_ms=EVENT_WINDOW_DAYS * 24 * 3600 * 1000)
 
 
 _WSB_QUERY = _xpath(f"Provider[@Name='{WSB_PROVIDER}'] and (EventID={_WSB_STARTED} or "
@@ -223,21 +226,13 @@ _BR_QUERY = _xpath("(" + " or ".join(f"EventID={n}" for n in sorted(_BR_STARTED 
 def _events(channel: str, query: str) -> list[WinEvent] | None:
     """The channel's events matching `query`, or None when the channel does not exist
     (the product is not installed)."""
-    from agent.samplers._winevent_windows import read_channel
-
     try:
         records, _ = read_channel(channel, query, None, READ_LIMIT)
     except Exception as exc:  # pywintypes.error; the module cannot be imported off Windows
-        if getattr(exc, "winerror", None) == ERROR_EVT_CHANNEL_NOT_FOUND:
+        if is_missing_channel(exc):
             return None
         raise
-    out = []
-    for xml, message in records:
-        try:
-            out.append(parse_event_xml(xml, message))
-        except EventXmlError as exc:
-            log.debug("backup: skipping an unreadable %s record: %s", channel, exc)
-    return out
+    return parse_records(records, f"backup: {channel}", parse_event_xml, logging.DEBUG)
 
 
 def _wsb_statuses(events: list[WinEvent]) -> list[BackupStatus]:

@@ -28,6 +28,18 @@ class CommandResult:
         return lines[-1].strip()[:300] if lines else f"exit status {self.returncode}"
 
 
+def not_started(program: str, exc: OSError) -> CommandError:
+    """The error for `program`, which could not be started: `exc` is the FileNotFoundError
+    or PermissionError that starting it raised."""
+    if isinstance(exc, PermissionError):
+        return CommandError(f"{program}: not allowed to run it ({exc.strerror})")
+    return CommandError(f"{program}: program not found")
+
+
+def no_answer(program: str, timeout: float) -> CommandError:
+    return CommandError(f"{program}: no answer within {timeout:g} s")
+
+
 def run_command(argv: Sequence[str], *, timeout: float = 60.0,
                 env: Mapping[str, str] | None = None, cwd: str | None = None) -> CommandResult:
     """Run `argv` (no shell) and return its exit status and output, whatever the status.
@@ -40,10 +52,8 @@ def run_command(argv: Sequence[str], *, timeout: float = 60.0,
         done = subprocess.run(list(argv), capture_output=True, text=True, errors="replace",
                               timeout=timeout, stdin=subprocess.DEVNULL, env=full_env,
                               cwd=cwd, check=False)
-    except FileNotFoundError:
-        raise CommandError(f"{argv[0]}: program not found") from None
-    except PermissionError as exc:
-        raise CommandError(f"{argv[0]}: not allowed to run it ({exc.strerror})") from None
+    except (FileNotFoundError, PermissionError) as exc:
+        raise not_started(argv[0], exc) from None
     except subprocess.TimeoutExpired:
-        raise CommandError(f"{argv[0]}: no answer within {timeout:g} s") from None
+        raise no_answer(argv[0], timeout) from None
     return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr)

@@ -1,7 +1,7 @@
 """Windows event sources: one per Event Log channel, resumed from a bookmark.
 
-The reading itself is `_winevent_windows.read_channel` (pywin32, imported only when a
-channel is read, so this module loads, and its pure parts are tested, on any platform).
+The reading itself is `_winevent.read_channel` (pywin32, imported only when a channel is
+read, so this module loads, and its pure parts are tested, on any platform).
 What is pure here: the XPath query that keeps only `min_level` and worse (and, on the
 first run, only the last `first_read` seconds), and turning rendered records into events.
 Not run in this project's CI, which has no Windows host; the record parsing is tested on
@@ -14,7 +14,13 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agent.samplers._winevent import EventXmlError, parse_event_xml
+from agent.samplers._winevent import (
+    is_missing_channel,
+    parse_event_xml,
+    parse_records,
+    read_channel,
+    system_query,
+)
 from agent.samplers.eventlog import EventLogSettings, LogSource, checkpoint_key
 from rules.model import Event, EventLevel
 
@@ -22,7 +28,6 @@ log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 1000
 """Records read per channel per run at most: `read_channel` holds them all in memory."""
-ERROR_EVT_CHANNEL_NOT_FOUND = 15007
 
 # System/Level: 1 Critical, 2 Error, 3 Warning, 4 Information, 5 Verbose; 0 (LogAlways) is
 # shown as Information, so "info" takes it too. Debug means every level: no condition.
@@ -38,29 +43,14 @@ LEVEL_CONDITION = {
 def channel_xpath(min_level: EventLevel, window: float | None = None) -> str:
     """The query for records at `min_level` or worse, created in the last `window` seconds
     when given (the first run, before there is a bookmark)."""
-    level = LEVEL_CONDITION[min_level]
-    conditions = [level] if level else []
-    if window is not None:
-        conditions.append(f"TimeCreated[timediff(@SystemTime) <= {round(window * 1000)}]")
-    return f"*[System[{' and '.join(conditions)}]]" if conditions else "*"
+    return system_query(LEVEL_CONDITION[min_level],
+                        within_ms=None if window is None else round(window * 1000))
 
 
 def events_from_records(records: Iterable[tuple[str, str | None]], channel: str) -> list[Event]:
     """Events from `read_channel`'s (XML, message) pairs; a record that cannot be parsed is
     logged and skipped, so one odd record does not hold the channel up for good."""
-    events = []
-    for xml, message in records:
-        try:
-            events.append(parse_event_xml(xml, message).event)
-        except EventXmlError as exc:
-            log.warning("event log %s: skipping a record: %s", channel, exc)
-    return events
-
-
-def is_missing_channel(exc: BaseException) -> bool:
-    """pywintypes.error for a channel this server does not have (the Windows Server
-    Backup channel without the feature installed, say)."""
-    return getattr(exc, "winerror", None) == ERROR_EVT_CHANNEL_NOT_FOUND
+    return [w.event for w in parse_records(records, f"event log {channel}", parse_event_xml)]
 
 
 class ChannelSource:
@@ -77,8 +67,6 @@ class ChannelSource:
 
     def read(self, state: Mapping[str, Any] | None,
              now: float) -> tuple[list[Event], dict[str, Any] | None]:
-        from agent.samplers._winevent_windows import read_channel
-
         bookmark = state.get("bookmark") if state else None
         if not isinstance(bookmark, str):
             bookmark = None

@@ -14,11 +14,10 @@ script's format (tests/fixtures/inventory).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from agent.samplers._powershell import run_powershell
+from agent.samplers._powershell import json_object, run_powershell
 from agent.samplers.inventory import PlatformFacts
 
 TIMEOUT = 120.0
@@ -73,12 +72,7 @@ def _package(entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def parse(text: str, software: bool) -> PlatformFacts:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise RuntimeError(f"inventory script: not JSON: {text[:200]!r}") from None
-    if not isinstance(doc, dict):
-        raise RuntimeError(f"inventory script: unexpected answer {text[:200]!r}")
+    doc = json_object(text, "inventory script")
     os_info = doc.get("OS") or {}
     machine = doc.get("Machine") or {}
     facts_os = {"name": _text(os_info.get("Caption")) or "Windows"}

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.samplers._command import CommandError
+from agent.samplers._command import CommandError, CommandResult, no_answer, not_started
 from rules.model import MAX_MESSAGE, Event, EventLevel
 
 log = logging.getLogger(__name__)
@@ -142,10 +142,8 @@ def read_lines(argv: Sequence[str], limit: int, timeout: float = TIMEOUT) -> lis
         try:
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=err)
-        except FileNotFoundError:
-            raise CommandError(f"{argv[0]}: program not found") from None
-        except PermissionError as exc:
-            raise CommandError(f"{argv[0]}: not allowed to run it ({exc.strerror})") from None
+        except (FileNotFoundError, PermissionError) as exc:
+            raise not_started(argv[0], exc) from None
 
         def stop() -> None:
             timed_out.set()
@@ -166,13 +164,12 @@ def read_lines(argv: Sequence[str], limit: int, timeout: float = TIMEOUT) -> lis
         finally:
             timer.cancel()
         if timed_out.is_set():
-            raise CommandError(f"{argv[0]}: no answer within {timeout:g} s")
+            raise no_answer(argv[0], timeout)
         if len(lines) < limit and proc.returncode != 0:
             err.seek(0)
-            why = [ln.strip() for ln in err.read().decode("utf-8", "replace").splitlines()
-                   if ln.strip()]
-            raise CommandError(f"{argv[0]} failed: "
-                               f"{why[-1][:300] if why else f'exit status {proc.returncode}'}")
+            failed = CommandResult(tuple(argv), proc.returncode, "",
+                                   err.read().decode("utf-8", "replace"))
+            raise CommandError(f"{argv[0]} failed: {failed.last_error_line()}")
     return lines
 
 

@@ -42,6 +42,7 @@ from datetime import datetime, tzinfo
 from typing import Any, BinaryIO
 
 from agent.samplers._journal import PRIORITY_LEVELS
+from agent.samplers._localtime import MONTHS, local_timestamp
 from rules.model import MAX_MESSAGE, Event, EventLevel
 
 log = logging.getLogger(__name__)
@@ -218,8 +219,6 @@ _ISO = re.compile(_PRI + r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
 _BSD = re.compile(_PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) "
                   r"(?P<time>\d\d:\d\d:\d\d) (?P<host>\S+) (?P<rest>.*)", re.S)
 _TAG = re.compile(r"(?P<ident>[^\s\[\]:]+)(?:\[[^\]]*\])?: ?(?P<msg>.*)", re.S)
-_MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _KEYWORDS = (
     (EventLevel.CRITICAL, re.compile(r"\b(?:crit\w*|emerg\w*|alert|panic\w*)\b", re.I)),
     (EventLevel.ERROR, re.compile(r"\b(?:err|error\w*|fail\w*)\b", re.I)),
@@ -247,16 +246,14 @@ def _iso_time(text: str, tz: tzinfo | None) -> float | None:
         stamp = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if stamp.tzinfo is None and tz is not None:
-        stamp = stamp.replace(tzinfo=tz)
-    return stamp.timestamp()  # naive: the host's local time, as syslog daemons write it
+    return local_timestamp(stamp, tz)  # naive: the host's local time, as syslog daemons write it
 
 
 def _bsd_time(mon: str, day: str, clock: str, now: float, tz: tzinfo | None) -> float | None:
     """RFC 3164 stamps have no year and no zone: the host's local time (or `tz`), in the
     year that puts the stamp no more than a day ahead of `now` (a December line read in
     January is from last year)."""
-    month = _MONTHS.get(mon)
+    month = MONTHS.get(mon)
     if month is None:
         return None
     h, m, s = (int(x) for x in clock.split(":"))
@@ -332,16 +329,20 @@ class FileSource:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.tz = tz
+        # The stems of the words that can reach `min_level`; None when any line can (a
+        # level milder than warning needs no word).
+        self._stems: tuple[str, ...] | None = None if min_level.rank > EventLevel.WARNING.rank \
+            else tuple(stem for level, stems in _STEMS.items()
+                       if level.rank <= min_level.rank for stem in stems)
 
     def _may_qualify(self, line: str) -> bool:
         """False for a line that cannot reach `min_level`, without parsing it: one with no
         priority prefix whose words (the message's among them) are all too mild. Most
         lines of a busy file are, and parsing them all would cost seconds per run."""
-        if line.startswith("<") or self.min_level.rank > EventLevel.WARNING.rank:
+        if line.startswith("<") or self._stems is None:
             return True
         low = line.lower()
-        if not any(stem in low for level, stems in _STEMS.items()
-                   if level.rank <= self.min_level.rank for stem in stems):
+        if not any(stem in low for stem in self._stems):
             return False
         return level_from_words(line).rank <= self.min_level.rank
 

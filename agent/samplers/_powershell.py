@@ -19,8 +19,10 @@ Nothing here imports Windows-only modules, so the command line is tested on any 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import PureWindowsPath
+from typing import Any
 
 from agent.samplers._command import CommandResult, run_command
 
@@ -51,6 +53,17 @@ def powershell_argv(script: str) -> list[str]:
     encoded = base64.b64encode(wrap(script).encode("utf-16-le")).decode("ascii")
     return [powershell_exe(), "-NoLogo", "-NoProfile", "-NonInteractive", "-EncodedCommand",
             encoded]
+
+
+def json_object(text: str, what: str, error: type[Exception] = RuntimeError) -> dict[str, Any]:
+    """The object a script printed (its stdout); `error` naming `what` when it is not one."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise error(f"{what}: not JSON: {text[:200]!r}") from None
+    if not isinstance(doc, dict):
+        raise error(f"{what}: unexpected answer {text[:200]!r}")
+    return doc
 
 
 def run_powershell(script: str, *, timeout: float) -> CommandResult:

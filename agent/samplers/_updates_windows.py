@@ -19,11 +19,10 @@ wait for a restart (see ../shared/notes/platform.md, 3i), which is when the answ
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-from agent.samplers._powershell import run_powershell
+from agent.samplers._powershell import json_object, run_powershell
 from agent.samplers.updates import Pending
 
 SCRIPT = """\
@@ -92,11 +91,8 @@ def is_security(update: Mapping[str, Any]) -> bool:
 
 
 def parse(text: str) -> Pending:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise RuntimeError(f"Windows Update: not JSON: {text[:200]!r}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("Updates"), list):
+    doc = json_object(text, "Windows Update")
+    if not isinstance(doc.get("Updates"), list):
         raise RuntimeError(f"Windows Update: unexpected answer {text[:200]!r}")
     if doc.get("ResultCode") not in RESULT_USABLE:
         raise RuntimeError(f"Windows Update search did not succeed (result code "

@@ -2,17 +2,30 @@
 
 Pure: the XML a reader got from `EvtRender(..., EvtRenderEventXml)` in, typed values out,
 so every Windows-only sampler (event logs, Windows Server Backup, Veeam, Defender) is
-tested on recorded XML on any platform. Reading lives in `_winevent_windows.py`.
+tested on recorded XML on any platform. Reading lives in `_winevent_windows.py` (pywin32);
+`read_channel` here loads it on first use, so this module imports on any platform. The
+glue those samplers share is here too: the XPath query, a missing channel, and skipping a
+record that cannot be parsed.
 """
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from rules.model import MAX_MESSAGE, Event, EventLevel
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+Records = list[tuple[str, str | None]]
+"""What `read_channel` returns: per record, its event XML and, when rendered, its message."""
+
+ERROR_EVT_CHANNEL_NOT_FOUND = 15007
 
 _NS = {"e": "http://schemas.microsoft.com/win/2004/08/events/event"}
 
@@ -88,3 +101,40 @@ def parse_event_xml(xml: str, message: str | None = None) -> WinEvent:
                   log=text("Channel") or "unknown", source=source, event_id=event_id,
                   level=level, message=message.strip()[:MAX_MESSAGE])
     return WinEvent(event, record_id, data)
+
+
+def parse_records(records: Iterable[tuple[str, str | None]], what: str,
+                  parse: Callable[[str, str | None], T], level: int = logging.WARNING) -> list[T]:
+    """`parse(xml, message)` of each record `read_channel` returned. One that cannot be
+    parsed is logged (as `what`) and skipped, not fatal: failing would keep a bookmark from
+    ever moving past it."""
+    out = []
+    for xml, message in records:
+        try:
+            out.append(parse(xml, message))
+        except EventXmlError as exc:
+            log.log(level, "%s: skipping a record: %s", what, exc)
+    return out
+
+
+def system_query(*conditions: str, within_ms: int | None = None) -> str:
+    """The XPath query for records whose System element meets every (non-empty) condition
+    and, with `within_ms`, was created in the last that many milliseconds."""
+    parts = [c for c in conditions if c]
+    if within_ms is not None:
+        parts.append(f"TimeCreated[timediff(@SystemTime) <= {within_ms}]")
+    return f"*[System[{' and '.join(parts)}]]" if parts else "*"
+
+
+def is_missing_channel(exc: BaseException) -> bool:
+    """pywintypes.error for a channel this server does not have (the Windows Server
+    Backup channel without the feature installed, a product not installed)."""
+    return getattr(exc, "winerror", None) == ERROR_EVT_CHANNEL_NOT_FOUND
+
+
+def read_channel(channel: str, xpath: str, bookmark: str | None,
+                 limit: int) -> tuple[Records, str | None]:
+    """`_winevent_windows.read_channel`, imported on first use (pywin32: Windows only)."""
+    from agent.samplers._winevent_windows import read_channel as read
+
+    return read(channel, xpath, bookmark, limit)

@@ -154,10 +154,10 @@ class SmsNotifier:
         if reason := check_address(n.address):
             raise DeliveryError(f"cannot text {n.recipient}: {reason}", False)
         s = self.settings
+        auth = authorization(s)
         reply = await _http.post(
             self.session, s.endpoint, what=self.what, timeout=s.timeout, now=self.clock.now(),
-            secrets=(s.auth_token, authorization(s)), data=form(s, n),
-            headers={"Authorization": authorization(s)})
+            secrets=(s.auth_token, auth), data=form(s, n), headers={"Authorization": auth})
         doc = reply.json()
         if reply.ok:
             return Delivered(f"{self.what} accepted {doc.get('sid', '?')}"

@@ -9,15 +9,13 @@ import pytest
 
 from collector.config import load_config
 from tests.e2e.conftest import Stack, run_cli, wait_for
+from tests.peers import make_cert
 
 
 @pytest.fixture
 def tls_stack(stack: Stack) -> Stack:
     d = stack.dir / "collector"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-keyout", str(d / "collector.key"), "-out", str(d / "collector.crt"),
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    make_cert(d, "collector")
     path = d / "collector.toml"
     path.write_text(path.read_text()
                     .replace("\nallow_plain_http = true\n", "\nallow_plain_http = false\n")

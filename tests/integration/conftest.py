@@ -1,11 +1,12 @@
 """Peers shared by the channel and escalation tests: a TLS certificate and an SMTP relay that
-requires STARTTLS (or TLS) and AUTH."""
+requires STARTTLS (or TLS) and AUTH; and the HTTP client session the notifiers send with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.peers import SMTP_PASSWORD, SMTP_USER, SmtpPeer, make_cert
@@ -22,3 +23,9 @@ def relay(cert: tuple[Path, Path]) -> Iterator[SmtpPeer]:
     peer.start(*cert)
     yield peer
     peer.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s

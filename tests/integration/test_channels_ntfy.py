@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,6 @@ from watchkeeper.clock import FakeClock
 
 T0 = 1_800_000_000.0
 TOKEN = "tk_w4tchk33p3rt0k3n0000000000"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ dedup_key, as PagerDuty does."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,6 @@ from watchkeeper.clock import FakeClock
 
 T0 = 1_800_000_000.0
 KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,6 @@ T0 = 1_800_000_000.0
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "f00dfacef00dfacef00dfacef00dface"
 PHONE = "+447700900123"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

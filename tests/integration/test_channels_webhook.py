@@ -3,7 +3,6 @@ Workflows webhook and a receiver of our own JSON schema."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,6 @@ from watchkeeper.clock import FakeClock
 
 T0 = 1_800_000_000.0
 SECRET = "whsec-0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def notifier(tmp_path: Path, session: aiohttp.ClientSession, fmt: str, url: str,

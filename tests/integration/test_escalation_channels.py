@@ -4,7 +4,6 @@ provider's request format and answering on cue)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -122,12 +121,6 @@ async def peers(aiohttp_server: Any, relay: SmtpPeer) -> Peers:
     return Peers(relay, await TwilioPeer(SID, TWILIO_TOKEN).start(aiohttp_server),
                  await PagerDutyPeer(PD_KEY).start(aiohttp_server),
                  await NtfyPeer().start(aiohttp_server), await SlackPeer().start(aiohttp_server))
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def write_config(directory: Path, peers: Peers, cert: Path, carol: list[str],

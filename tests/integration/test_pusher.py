@@ -247,16 +247,14 @@ def test_no_proxy_bypasses_it(collector: Collector, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def tls_collector(collector: Collector, tmp_path: Any) -> Collector:
     import ssl
-    import subprocess
 
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-keyout", str(tmp_path / "c.key"), "-out", str(tmp_path / "c.crt"),
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    from tests.peers import make_cert
+
+    cert, key = make_cert(tmp_path, "c")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(tmp_path / "c.crt", tmp_path / "c.key")
+    ctx.load_cert_chain(cert, key)
     collector.socket = ctx.wrap_socket(collector.socket, server_side=True)
-    collector.ca = tmp_path / "c.crt"  # type: ignore[attr-defined]
+    collector.ca = cert  # type: ignore[attr-defined]
     return collector
 
 

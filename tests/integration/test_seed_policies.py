@@ -11,7 +11,6 @@ to whatever falls due next. Each test asserts who got what, when, as the peers r
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,12 +53,6 @@ async def peers(aiohttp_server: Any, relay: SmtpPeer) -> Peers:
     return Peers(relay, await TwilioPeer(SID, TWILIO_TOKEN).start(aiohttp_server),
                  await PagerDutyPeer(PD_KEY).start(aiohttp_server),
                  await SlackPeer().start(aiohttp_server))
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def _set(text: str, key: str, value: str) -> str:
